@@ -1,0 +1,52 @@
+"""The four ways to impose a bias (seed 001), for any model and any symmetry.
+
+==============  =========================  =====================================  ======
+kind            how                        physbias                               hard?
+==============  =========================  =====================================  ======
+observation     augment the data           :class:`Augmentation`                  soft
+learning        penalty in the loss        :class:`SymmetryPenalty`               soft
+inductive       architecture               :class:`Symmetrized`,                  hard
+                                           :class:`Canonicalized`,
+                                           :class:`OddFunction`, :class:`EvenFunction`
+physics         known model + residual     :class:`PhysicsResidual`               hard
+==============  =========================  =====================================  ======
+"""
+
+from .augment import Augmentation
+from .penalty import SymmetryPenalty
+from .residual import PhysicsResidual
+from .symmetrize import Canonicalized, EvenFunction, OddFunction, Symmetrized
+from .symmetry import (
+    AbstractSymmetry,
+    Parity,
+    Permutation,
+    ProductSymmetry,
+    Scaling,
+    Transformations,
+)
+
+
+def describe(bias) -> str:
+    """``"inductive (hard)"``-style label of a bias object, or ``"none"`` for a plain model."""
+    kind = getattr(bias, "kind", None)
+    if kind is None:
+        return "none"
+    return f"{kind} ({'hard' if bias.hard else 'soft'})"
+
+
+__all__ = [
+    "AbstractSymmetry",
+    "Augmentation",
+    "Canonicalized",
+    "EvenFunction",
+    "OddFunction",
+    "Parity",
+    "Permutation",
+    "PhysicsResidual",
+    "ProductSymmetry",
+    "Scaling",
+    "SymmetryPenalty",
+    "Symmetrized",
+    "Transformations",
+    "describe",
+]

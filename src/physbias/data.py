@@ -1,0 +1,95 @@
+"""Datasets: plain arrays plus what they mean, validated once when they are made."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+
+def check_array(value, name: str, *, min_ndim: int = 1) -> Array:
+    """Return ``value`` as a floating JAX array, or raise ``ValueError`` naming ``name``.
+
+    Rejects non-numeric data, fewer than ``min_ndim`` dimensions, an empty leading axis and
+    NaN/inf entries.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything that is not array-like
+        raise ValueError(f"`{name}` must be array-like, got {type(value).__name__}") from exc
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"`{name}` must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim < min_ndim:
+        raise ValueError(f"`{name}` must have at least {min_ndim} dimension(s), got shape {arr.shape}")
+    if arr.size == 0 or (arr.ndim >= 1 and arr.shape[0] == 0):
+        raise ValueError(f"`{name}` is empty (shape {arr.shape}); at least one sample is needed")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"`{name}` contains {bad} NaN or inf value(s); data must be finite")
+    return jnp.asarray(arr)
+
+
+def check_same_length(arrays: Sequence[Array], names: Sequence[str]) -> int:
+    """Return the common leading length of ``arrays``; raise ``ValueError`` if they differ."""
+    lengths = [a.shape[0] for a in arrays]
+    if len(set(lengths)) > 1:
+        desc = ", ".join(f"`{n}` has {k}" for n, k in zip(names, lengths, strict=True))
+        raise ValueError(f"inputs and targets must have the same number of samples: {desc}")
+    return lengths[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Supervised data: ``inputs`` of shape ``(N, *in_shape)`` and ``targets`` of shape ``(N, *out_shape)``.
+
+    Validated on construction (finite, non-empty, same ``N``); everything downstream trusts it.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = Dataset(np.zeros((4, 3)), np.ones(4))
+        >>> len(ds), ds.input_shape, ds.target_shape
+        (4, (3,), ())
+    """
+
+    inputs: Array
+    targets: Array
+    name: str = "data"
+
+    def __post_init__(self):
+        inputs = check_array(self.inputs, "inputs")
+        targets = check_array(self.targets, "targets")
+        check_same_length([inputs, targets], ["inputs", "targets"])
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "targets", targets)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.inputs.shape[1:])
+
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        return tuple(self.targets.shape[1:])
+
+    def as_tuple(self) -> tuple[Array, Array]:
+        return (self.inputs, self.targets)
+
+    def concatenate(self, other: Dataset) -> Dataset:
+        """Samples of ``self`` followed by those of ``other`` (same per-sample shapes)."""
+        if other.input_shape != self.input_shape or other.target_shape != self.target_shape:
+            raise ValueError(
+                f"cannot concatenate datasets with sample shapes {self.input_shape}->"
+                f"{self.target_shape} and {other.input_shape}->{other.target_shape}"
+            )
+        return Dataset(
+            jnp.concatenate([self.inputs, other.inputs]),
+            jnp.concatenate([self.targets, other.targets]),
+            name=self.name,
+        )

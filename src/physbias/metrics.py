@@ -1,0 +1,74 @@
+"""Evaluation functions: pure, usable on any model."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from .bias.symmetry import AbstractSymmetry
+
+
+def rmse(pred: Array, target: Array) -> float:
+    """Root-mean-square error ``sqrt(mean ||pred - target||^2)`` (summed over output entries)."""
+    diff = np.reshape(np.asarray(pred) - np.asarray(target), (len(pred), -1))
+    return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
+
+
+def relative_rmse(pred: Array, target: Array) -> float:
+    """``rmse(pred, target) / rms(target)``: scale-free, comparable across data ranges."""
+    t = np.reshape(np.asarray(target), (len(target), -1))
+    return rmse(pred, target) / float(np.sqrt(np.mean(np.sum(t**2, axis=-1))))
+
+
+def symmetry_violation(
+    model, symmetry: AbstractSymmetry, inputs: Array, *, key: PRNGKeyArray | None = None
+) -> float:
+    """Relative violation ``||f(g.x) - rho(g) f(x)|| / ||rho(g) f(x)||`` over a batch.
+
+    Norms are taken over the whole batch ``inputs`` (shape ``(N, *in_shape)``) and the worst
+    element is returned: every element of a finite group, or one random element per example of a
+    continuous one (``key`` required). 0 means exact symmetry.
+    """
+    fx = jax.vmap(model)(inputs)
+    n = inputs.shape[0]
+
+    def violation(g):  # g batched over examples
+        pred = jax.vmap(model)(jax.vmap(symmetry.act_input)(g, inputs))
+        target = jax.vmap(symmetry.act_output)(g, fx)
+        return jnp.linalg.norm((pred - target).ravel()) / jnp.linalg.norm(target.ravel())
+
+    if symmetry.is_finite:
+        elements = symmetry.elements()
+        per_g = jax.lax.map(
+            lambda g: violation(jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), g)),
+            elements,
+        )
+        return float(jnp.max(per_g))
+    if key is None:
+        raise ValueError("symmetry_violation: a continuous symmetry needs `key` to sample elements")
+    g = jax.vmap(symmetry.sample)(jax.random.split(key, n))
+    return float(violation(g))
+
+
+def oddness_error(model, inputs: Array) -> float:
+    """``max_i |f(x_i) + f(-x_i)|``: zero for an odd function."""
+    f = jax.vmap(model)
+    return float(jnp.max(jnp.abs(f(inputs) + f(-inputs))))
+
+
+def orthogonality_error(rotations: Array) -> Array:
+    """``||R^T R - I||_F`` for each matrix of a stack of shape ``(..., 3, 3)``."""
+    r = jnp.asarray(rotations)
+    eye = jnp.eye(r.shape[-1], dtype=r.dtype)
+    return jnp.linalg.norm(jnp.swapaxes(r, -1, -2) @ r - eye, axis=(-2, -1))
+
+
+def rotation_angle_error(pred: Array, target: Array) -> Array:
+    """Geodesic angle (radians) between rotations: ``arccos((tr(R_true^T R_pred) - 1) / 2)``.
+
+    For a matrix that is not a rotation the trace is clipped to ``[-1, 3]`` first.
+    """
+    tr = jnp.trace(jnp.swapaxes(target, -1, -2) @ pred, axis1=-2, axis2=-1)
+    return jnp.arccos(jnp.clip((tr - 1.0) / 2.0, -1.0, 1.0))

@@ -1,0 +1,15 @@
+"""Simulated systems and tasks with known ground truth (no downloads)."""
+
+from .rotations import random_rotations, rotated_clouds
+from .spring import sample_spring, spring_force
+from .triangle import HeronForm, heron_area, sample_triangles
+
+__all__ = [
+    "HeronForm",
+    "heron_area",
+    "random_rotations",
+    "rotated_clouds",
+    "sample_spring",
+    "sample_triangles",
+    "spring_force",
+]

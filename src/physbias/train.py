@@ -1,0 +1,196 @@
+"""``fit``: one training loop for every model.
+
+Steps are fused with ``jax.lax.scan`` into chunks of epochs (one compiled call per chunk, a
+progress-bar update between chunks). A non-finite loss or gradient freezes the parameters at their
+last finite values, stops training after the chunk and is reported in the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, PRNGKeyArray
+
+from ._progress import progress_bar
+from .data import Dataset, check_array, check_same_length
+
+Batch = tuple[Array, ...]
+LossFn = Callable[[Any, Batch, PRNGKeyArray], Array]
+"""``loss_fn(model, batch, key) -> scalar``; ``batch`` is a tuple of arrays with a leading batch axis."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model (the last finite parameters if training diverged).
+        losses: loss of every optimisation step, shape ``(steps_run,)`` (NumPy).
+        epochs: epochs completed.
+        seconds: wall-clock time of training, compilation included.
+        diverged: whether a non-finite loss or gradient stopped training.
+        message: human-readable summary (why it stopped, when it diverged).
+    """
+
+    model: Any
+    losses: np.ndarray
+    epochs: int
+    seconds: float
+    diverged: bool
+    message: str
+
+    @property
+    def final_loss(self) -> float:
+        finite = self.losses[np.isfinite(self.losses)]
+        return float(finite[-1]) if finite.size else float("nan")
+
+
+def _as_batch(data) -> tuple[Batch, int]:
+    if isinstance(data, Dataset):
+        arrays = data.as_tuple()
+        return arrays, len(data)
+    if not isinstance(data, (tuple, list)) or not data:
+        raise ValueError("`data` must be a Dataset or a non-empty tuple of arrays (inputs, targets, ...)")
+    names = [f"data[{i}]" for i in range(len(data))]
+    arrays = tuple(check_array(a, n) for a, n in zip(data, names, strict=True))
+    return arrays, check_same_length(arrays, names)
+
+
+def _all_finite(tree) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def fit(
+    model,
+    loss_fn: LossFn,
+    data,
+    *,
+    key: PRNGKeyArray,
+    epochs: int,
+    learning_rate: float = 1e-3,
+    optimizer: optax.GradientTransformation | None = None,
+    batch_size: int | None = None,
+    chunks: int = 20,
+    progress: bool = True,
+    description: str = "fit",
+) -> FitResult:
+    """Train ``model`` by minimising ``loss_fn`` over ``data``.
+
+    Args:
+        model: an ``equinox.Module``; its floating-point arrays are trained.
+        loss_fn: ``loss_fn(model, batch, key) -> scalar`` (see :data:`LossFn`).
+        data: a :class:`~physbias.data.Dataset` or a tuple of arrays sharing a leading axis ``N``.
+        key: PRNG key for minibatch shuffling and the loss's own randomness.
+        epochs: passes over the data (> 0).
+        learning_rate: Adam step size (> 0), used when ``optimizer`` is None.
+        optimizer: any Optax transformation (overrides ``learning_rate``).
+        batch_size: minibatch size; None (or >= N) trains on the full batch. The last partial
+            batch of an epoch is dropped; data are reshuffled every epoch.
+        chunks: roughly how many compiled chunks (and progress updates) to split training into.
+        progress: show a progress bar (only on a terminal).
+        description: label of the progress bar.
+
+    Returns:
+        :class:`FitResult`.
+
+    Raises:
+        ValueError: non-positive ``epochs``/``learning_rate``/``batch_size``, empty or non-finite
+            data, or arrays with different numbers of samples.
+    """
+    if not isinstance(epochs, (int, np.integer)) or epochs <= 0:
+        raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
+    if optimizer is None:
+        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)):
+            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}")
+        if learning_rate <= 0:
+            raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}")
+        optimizer = optax.adam(learning_rate)
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size <= 0):
+        raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
+    batch, n = _as_batch(data)
+    if batch_size is None or batch_size >= n:
+        steps_per_epoch, batch_size = 1, n
+    else:
+        steps_per_epoch = n // batch_size
+
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt_state = optimizer.init(params)
+
+    def step(carry, step_key):
+        params, opt_state, ok = carry
+        sub_batch, loss_key = step_key
+        loss, grads = jax.value_and_grad(
+            lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key)
+        )(params)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = eqx.apply_updates(params, updates)
+        good = ok & jnp.isfinite(loss) & _all_finite(grads)
+        # Keep the last finite parameters: once a step goes bad, nothing moves any more.
+        keep = lambda new, old: jnp.where(good, new, old)
+        params = jax.tree_util.tree_map(keep, new_params, params)
+        opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
+        return (params, opt_state, good), (loss, good)
+
+    def epoch(carry, epoch_key):
+        shuffle_key, loss_key = jax.random.split(epoch_key)
+        loss_keys = jax.random.split(loss_key, steps_per_epoch)
+        if steps_per_epoch == 1 and batch_size == n:
+            carry, (loss, good) = step(carry, (batch, loss_keys[0]))
+            return carry, (loss[None], good[None])
+        perm = jax.random.permutation(shuffle_key, n)[: steps_per_epoch * batch_size]
+        idx = perm.reshape(steps_per_epoch, batch_size)
+        return jax.lax.scan(
+            lambda c, xs: step(c, (tuple(a[xs[0]] for a in batch), xs[1])), carry, (idx, loss_keys)
+        )
+
+    @eqx.filter_jit
+    def run_chunk(carry, keys):
+        return jax.lax.scan(epoch, carry, keys)
+
+    epoch_keys = jax.random.split(key, epochs)
+    per_chunk = max(1, math.ceil(epochs / max(1, chunks)))
+    carry = (params, opt_state, jnp.array(True))
+    history: list[np.ndarray] = []
+    done = 0
+    diverged = False
+    start = time.perf_counter()
+    with progress_bar(epochs, description, enabled=progress) as advance:
+        while done < epochs:
+            size = min(per_chunk, epochs - done)
+            carry, (losses, good) = run_chunk(carry, epoch_keys[done : done + size])
+            losses = np.asarray(losses).reshape(-1)
+            if not bool(carry[2]):
+                bad = int(np.argmin(np.asarray(good).reshape(-1)))
+                history.append(losses[: bad + 1])
+                done_steps = sum(len(h) for h in history)
+                diverged = True
+                break
+            history.append(losses)
+            done += size
+            advance(size, loss=f"{losses[-1]:.3e}")
+    seconds = time.perf_counter() - start
+    losses = np.concatenate(history) if history else np.zeros(0)
+    trained = eqx.combine(carry[0], static)
+    if diverged:
+        message = (
+            f"training stopped at step {done_steps} (epoch {done_steps // steps_per_epoch + 1}): "
+            f"the loss or its gradient became non-finite (loss={losses[-1]}); returning the last "
+            "finite parameters. Try a smaller learning rate."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        epochs_done = done_steps // steps_per_epoch
+    else:
+        message = f"trained {epochs} epochs ({len(losses)} steps) in {seconds:.2f} s"
+        epochs_done = epochs
+    return FitResult(trained, losses, epochs_done, seconds, diverged, message)
