@@ -287,7 +287,16 @@ class Transformations(AbstractSymmetry):
         return jnp.arange(len(self.inputs))
 
     def check(self, x_example, y_example) -> None:
-        super().check(x_example, y_example)
+        x_spec = jax.ShapeDtypeStruct(jnp.shape(x_example), jnp.result_type(x_example))
+        y_spec = jax.ShapeDtypeStruct(jnp.shape(y_example), jnp.result_type(y_example))
+        for side, fns, spec in (("input", self.inputs, x_spec), ("output", self.outputs, y_spec)):
+            for i, fn in enumerate(fns or ()):
+                shape = jax.eval_shape(fn, spec).shape
+                if shape != spec.shape:
+                    raise ValueError(
+                        f"Transformations: {side} transformation {i} maps shape {spec.shape} to "
+                        f"{shape}; a symmetry transformation must keep the {side}'s shape"
+                    )
         x = jnp.asarray(x_example)
         if not jnp.allclose(self.inputs[0](x), x):
             raise ValueError("Transformations: the first input transformation must be the identity")

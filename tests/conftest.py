@@ -1,0 +1,25 @@
+import jax
+import pytest
+
+# Strictness in the style of equinox's own test-suite: implicit rank promotion is a bug.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+class _GetKey:
+    """Fresh PRNG keys from a seed that shows in the test's repr."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.key = jax.random.key(seed)
+
+    def __call__(self):
+        self.key, sub = jax.random.split(self.key)
+        return sub
+
+    def __repr__(self):
+        return f"getkey(seed={self.seed})"
+
+
+@pytest.fixture
+def getkey():
+    return _GetKey(0)
