@@ -40,17 +40,24 @@ HARD = {
     "symmetrized-permutation": (lambda m: Symmetrized(m, Permutation(3)), Permutation(3), 3, "scalar"),
     "symmetrized-permutation-equivariant": (
         lambda m: Symmetrized(m, Permutation(4, equivariant=True)),
-        Permutation(4, equivariant=True), 4, 4,
+        Permutation(4, equivariant=True),
+        4,
+        4,
     ),
     "symmetrized-parity-odd": (lambda m: Symmetrized(m, Parity()), Parity(), 2, 2),
     "symmetrized-parity-even": (lambda m: Symmetrized(m, Parity(odd=False)), Parity(odd=False), 2, 2),
     "symmetrized-cyclic": (lambda m: Symmetrized(m, cyclic3), cyclic3, 3, "scalar"),
     "symmetrized-product": (
-        lambda m: Symmetrized(m, Permutation(3) * Parity()), Permutation(3) * Parity(), 3, "scalar"
+        lambda m: Symmetrized(m, Permutation(3) * Parity()),
+        Permutation(3) * Parity(),
+        3,
+        "scalar",
     ),
     "canonicalized-sort-normalise": (
         lambda m: Canonicalized(m, Permutation(3) * Scaling(0.6, 1.7, degree=2)),
-        Permutation(3) * Scaling(0.6, 1.7, degree=2), 3, "scalar",
+        Permutation(3) * Scaling(0.6, 1.7, degree=2),
+        3,
+        "scalar",
     ),
     "canonicalized-parity": (lambda m: Canonicalized(m, Parity()), Parity(), 2, 2),
     "odd-function": (OddFunction, Parity(), 1, "scalar"),
@@ -139,8 +146,12 @@ def test_penalty_values_against_hand_computation(getkey):
     first = lambda v: v[0]
     xs = jax.random.uniform(getkey(), (8, 3))
     ys = jnp.zeros(8)
-    expected = np.mean([np.mean(np.asarray(xs)[:, p[0]] ** 2)
-                        for p in [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]])
+    expected = np.mean(
+        [
+            np.mean(np.asarray(xs)[:, p[0]] ** 2)
+            for p in [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+        ]
+    )
     got = SymmetryPenalty(Permutation(3), use_targets=True)(first, xs, ys, getkey())
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
@@ -161,11 +172,25 @@ def test_soft_biases_reduce_the_violation(mechanism, getkey):
     key = getkey()
     plain = fit(model, supervised_loss(), data, key=key, epochs=400, learning_rate=1e-2, progress=False)
     if mechanism == "augmentation":
-        biased = fit(model, supervised_loss(), Augmentation(Parity())(data, key=key), key=key,
-                     epochs=400, learning_rate=1e-2, progress=False)
+        biased = fit(
+            model,
+            supervised_loss(),
+            Augmentation(Parity())(data, key=key),
+            key=key,
+            epochs=400,
+            learning_rate=1e-2,
+            progress=False,
+        )
     else:
-        biased = fit(model, supervised_loss(SymmetryPenalty(Parity(), 1.0)), data, key=key,
-                     epochs=400, learning_rate=1e-2, progress=False)
+        biased = fit(
+            model,
+            supervised_loss(SymmetryPenalty(Parity(), 1.0)),
+            data,
+            key=key,
+            epochs=400,
+            learning_rate=1e-2,
+            progress=False,
+        )
     grid = jnp.linspace(-1, 1, 101)[:, None]
     e_plain, e_biased = oddness_error(plain.model, grid), oddness_error(biased.model, grid)
     assert e_biased < 0.2 * e_plain

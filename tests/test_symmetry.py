@@ -44,7 +44,8 @@ def test_finite_group_axioms(name, getkey):
             gx = np.asarray(sym.act_input(g, sym.act_input(h, x)))
             gy = np.asarray(sym.act_output(g, sym.act_output(h, y)))
             matches = [
-                k for k, (im, out) in enumerate(zip(images, outputs, strict=True))
+                k
+                for k, (im, out) in enumerate(zip(images, outputs, strict=True))
                 if np.allclose(im, gx) and np.allclose(out, gy)
             ]
             assert matches, f"{name}: composition leaves the group"

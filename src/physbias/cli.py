@@ -25,14 +25,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list every experiment with a one-line description")
     run = sub.add_parser("run", help="run a named experiment and write its results folder")
     run.add_argument("name", help="experiment name (see `physbias list`)")
-    run.add_argument("--out", type=Path, default=None,
-                     help="output folder (default: runs/NAME-YYYYmmdd-HHMMSS)")
+    run.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: runs/NAME-YYYYmmdd-HHMMSS)"
+    )
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     size = run.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes: finishes in under a minute")
     size.add_argument("--full", action="store_true", help="the seed's exact sizes (slower)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config field, e.g. --set epochs=500 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set epochs=500 (repeatable)",
+    )
     run.add_argument("--no-progress", action="store_true", help="never draw progress bars")
     rp = sub.add_parser("replot", help="re-render the plots of a results folder from results.json")
     rp.add_argument("folder", type=Path)
@@ -90,8 +97,10 @@ def _run(args) -> int:
     for note in result.notes:
         print(f"- {note}")
     folder = write_results(result, out)
-    print(f"results: {folder}/results.json, results.md and {len(result.figures)} plot(s); "
-          f"{result.seconds:.1f} s")
+    print(
+        f"results: {folder}/results.json, results.md and {len(result.figures)} plot(s); "
+        f"{result.seconds:.1f} s"
+    )
     return 0
 
 

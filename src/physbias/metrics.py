@@ -45,10 +45,11 @@ def symmetry_violation(
 
     if symmetry.is_finite:
         elements = symmetry.elements()
-        per_g = [
-            violation(jax.tree_util.tree_map(lambda a, i=i: jnp.broadcast_to(a[i], (n, *a.shape[1:])), elements))
-            for i in range(symmetry.order)
-        ]
+
+        def element(i):  # the i-th element, repeated for every example
+            return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a[i], (n, *a.shape[1:])), elements)
+
+        per_g = [violation(element(i)) for i in range(symmetry.order)]
         return float(jnp.max(jnp.stack(per_g)))
     if key is None:
         raise ValueError("symmetry_violation: a continuous symmetry needs `key` to sample elements")
@@ -65,7 +66,7 @@ def oddness_error(model, inputs: Array) -> float:
 def orthogonality_error(rotations: Array) -> Array:
     """``||R^T R - I||_F`` for each matrix of a stack of shape ``(..., 3, 3)``."""
     r = jnp.asarray(rotations)
-    eye = jnp.eye(r.shape[-1], dtype=r.dtype)
+    eye = jnp.broadcast_to(jnp.eye(r.shape[-1], dtype=r.dtype), r.shape)
     return jnp.linalg.norm(jnp.swapaxes(r, -1, -2) @ r - eye, axis=(-2, -1))
 
 

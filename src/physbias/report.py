@@ -204,9 +204,7 @@ def figures_from_json(doc: dict[str, Any]) -> list[Figure]:
     """Rebuild :class:`Figure` objects from a ``results.json`` document."""
     figs = []
     for f in doc.get("figures", []):
-        panels = [
-            Panel(**{**p, "series": [Series(**s) for s in p["series"]]}) for p in f["panels"]
-        ]
+        panels = [Panel(**{**p, "series": [Series(**s) for s in p["series"]]}) for p in f["panels"]]
         figs.append(Figure(name=f["name"], title=f["title"], panels=panels, columns=f["columns"]))
     return figs
 

@@ -130,9 +130,9 @@ def fit(
     def step(carry, step_key):
         params, opt_state, ok = carry
         sub_batch, loss_key = step_key
-        loss, grads = jax.value_and_grad(
-            lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key)
-        )(params)
+        loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key))(
+            params
+        )
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = eqx.apply_updates(params, updates)
         good = ok & jnp.isfinite(loss) & _all_finite(grads)

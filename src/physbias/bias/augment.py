@@ -49,15 +49,15 @@ class Augmentation:
     def __call__(self, data: Dataset, *, key: PRNGKeyArray) -> Dataset:
         x, y = data.as_tuple()
         xs, ys = [x], [y]
-        for symmetry, sym_key in zip(self.symmetries, jax.random.split(key, len(self.symmetries)), strict=True):
+        keys = jax.random.split(key, len(self.symmetries))
+        for symmetry, sym_key in zip(self.symmetries, keys, strict=True):
             symmetry.check(x[0], y[0])
             if symmetry.is_finite:
-                def transform(g):
-                    gx = jax.vmap(symmetry.act_input, in_axes=(None, 0))(g, x)
-                    gy = jax.vmap(symmetry.act_output, in_axes=(None, 0))(g, y)
-                    return gx, gy
-
-                gx, gy = jax.lax.map(transform, non_identity_elements(symmetry))
+                act_x = jax.vmap(symmetry.act_input, in_axes=(None, 0))
+                act_y = jax.vmap(symmetry.act_output, in_axes=(None, 0))
+                gx, gy = jax.lax.map(
+                    lambda g, fx=act_x, fy=act_y: (fx(g, x), fy(g, y)), non_identity_elements(symmetry)
+                )
             else:
                 keys = jax.random.split(sym_key, (self.copies, len(x)))
                 g = jax.vmap(jax.vmap(symmetry.sample))(keys)

@@ -76,7 +76,4 @@ class SymmetryPenalty:
         return self.weight * jnp.mean(per_g)
 
     def __repr__(self) -> str:
-        return (
-            f"SymmetryPenalty({self.symmetry!r}, weight={self.weight}, "
-            f"use_targets={self.use_targets})"
-        )
+        return f"SymmetryPenalty({self.symmetry!r}, weight={self.weight}, use_targets={self.use_targets})"

@@ -93,8 +93,7 @@ class AbstractSymmetry(eqx.Module):
             gy = jax.eval_shape(self.act_output, g, y)
         except Exception as exc:  # noqa: BLE001 - re-raised with context
             raise ValueError(
-                f"{self!r} cannot act on an input of shape {x.shape} and an output of shape "
-                f"{y.shape}: {exc}"
+                f"{self!r} cannot act on an input of shape {x.shape} and an output of shape {y.shape}: {exc}"
             ) from exc
         if gx.shape != x.shape:
             raise ValueError(
@@ -207,9 +206,7 @@ class Scaling(AbstractSymmetry):
 
     def __check_init__(self):
         if not (0 < self.low <= self.high) or not math.isfinite(self.high):
-            raise ValueError(
-                f"Scaling: need 0 < low <= high < inf, got low={self.low!r}, high={self.high!r}"
-            )
+            raise ValueError(f"Scaling: need 0 < low <= high < inf, got low={self.low!r}, high={self.high!r}")
         if self.norm not in ("l1", "l2"):
             raise ValueError(f"Scaling: `norm` must be 'l1' or 'l2', got {self.norm!r}")
 
@@ -259,9 +256,7 @@ class Transformations(AbstractSymmetry):
     ):
         self.inputs = tuple(inputs)
         self.outputs = None if outputs is None else tuple(outputs)
-        self.output_inverses = (
-            self.outputs if output_inverses is None else tuple(output_inverses)
-        )
+        self.output_inverses = self.outputs if output_inverses is None else tuple(output_inverses)
         if not self.inputs or not all(callable(f) for f in self.inputs):
             raise ValueError("Transformations: `inputs` must be a non-empty list of functions")
         for name, fns in (("outputs", self.outputs), ("output_inverses", self.output_inverses)):

@@ -28,9 +28,7 @@ def apply_overrides(config, overrides: dict[str, str]):
     changes: dict[str, Any] = {}
     for name, text in overrides.items():
         if name not in fields:
-            raise ValueError(
-                f"unknown config field {name!r}; valid fields: {', '.join(sorted(fields))}"
-            )
+            raise ValueError(f"unknown config field {name!r}; valid fields: {', '.join(sorted(fields))}")
         current = getattr(config, name)
         try:
             if isinstance(current, bool):
@@ -46,9 +44,7 @@ def apply_overrides(config, overrides: dict[str, str]):
             else:
                 value = text
         except ValueError:
-            raise ValueError(
-                f"config `{name}` expects a {type(current).__name__}, got {text!r}"
-            ) from None
+            raise ValueError(f"config `{name}` expects a {type(current).__name__}, got {text!r}") from None
         changes[name] = value
     new = dataclasses.replace(config, **changes)
     validate_config(new)

@@ -78,27 +78,41 @@ def run(config: RotationConfig, *, seed: int = 0, progress: bool = True) -> Resu
     }
     table, curves = [], []
     for name, model in models.items():
-        result = fit(model, supervised_loss(), train, key=k_fit, epochs=config.epochs,
-                     learning_rate=config.learning_rate, progress=progress, description=name)
+        result = fit(
+            model,
+            supervised_loss(),
+            train,
+            key=k_fit,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            progress=progress,
+            description=name,
+        )
         pred = jax.jit(jax.vmap(result.model))(test.inputs)
         frob = jnp.linalg.norm(pred - test.targets, axis=(-2, -1))
         ortho = orthogonality_error(pred)
         det_err = jnp.abs(jnp.linalg.det(pred) - 1.0)
         angle = jnp.rad2deg(rotation_angle_error(pred, test.targets))
-        table.append({
-            "output": name,
-            "fit_error_frobenius": float(jnp.mean(frob)),
-            "angle_error_deg_mean": float(jnp.mean(angle)),
-            "angle_error_deg_p95": float(jnp.percentile(angle, 95)),
-            "orthogonality_error_mean": float(jnp.mean(ortho)),
-            "orthogonality_error_max": float(jnp.max(ortho)),
-            "det_error_mean": float(jnp.mean(det_err)),
-            "det_error_max": float(jnp.max(det_err)),
-            "train_seconds": result.seconds,
-        })
+        table.append(
+            {
+                "output": name,
+                "fit_error_frobenius": float(jnp.mean(frob)),
+                "angle_error_deg_mean": float(jnp.mean(angle)),
+                "angle_error_deg_p95": float(jnp.percentile(angle, 95)),
+                "orthogonality_error_mean": float(jnp.mean(ortho)),
+                "orthogonality_error_max": float(jnp.max(ortho)),
+                "det_error_mean": float(jnp.mean(det_err)),
+                "det_error_max": float(jnp.max(det_err)),
+                "train_seconds": result.seconds,
+            }
+        )
         curves.append(series(name, range(1, len(result.losses) + 1), result.losses))
-    fig = Figure("training_loss", "Rotation alignment: training loss (mean ||R_hat - R||_F^2)",
-                 [Panel("loss", "step", "loss", curves, logy=True)], 1)
+    fig = Figure(
+        "training_loss",
+        "Rotation alignment: training loss (mean ||R_hat - R||_F^2)",
+        [Panel("loss", "step", "loss", curves, logy=True)],
+        1,
+    )
     notes = [
         f"input: {config.n_points} reference points rotated by R (angle <= {config.max_angle_deg} deg) "
         f"plus noise {config.noise}; target R; metrics on {config.n_test} test clouds.",

@@ -98,8 +98,9 @@ def _variants(config: SpringConfig, key):
 def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result:
     start = time.perf_counter()
     k_data, k_model, k_fit, k_aug = jax.random.split(jax.random.key(seed), 4)
-    x, f = sample_spring(k_data, config.n_train, *config.train_range, k1=config.k1, k2=config.k2,
-                         noise=config.noise)
+    x, f = sample_spring(
+        k_data, config.n_train, *config.train_range, k1=config.k1, k2=config.k2, noise=config.noise
+    )
     train = Dataset(x, f, name="spring")
     lo, hi = config.train_range
     lim = config.test_limit
@@ -111,12 +112,22 @@ def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result
     grid = np.linspace(-lim, lim, 601)
     truth = lambda xs: spring_force(jnp.asarray(xs), config.k1, config.k2)
 
-    table, curves = [], [series("truth", grid, truth(grid)),
-                         series("train data", x[:, 0], f, style="scatter")]
+    table, curves = (
+        [],
+        [series("truth", grid, truth(grid)), series("train data", x[:, 0], f, style="scatter")],
+    )
     for name, model, aug, penalties, label in _variants(config, k_model):
         data = aug(train, key=k_aug) if aug is not None else train
-        result = fit(model, supervised_loss(*penalties), data, key=k_fit, epochs=config.epochs,
-                     learning_rate=config.learning_rate, progress=progress, description=name)
+        result = fit(
+            model,
+            supervised_loss(*penalties),
+            data,
+            key=k_fit,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            progress=progress,
+            description=name,
+        )
         predict = jax.jit(jax.vmap(result.model))
         row = {"bias": name, "kind": label}
         for region, xs in regions.items():
@@ -126,8 +137,12 @@ def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result
         table.append(row)
         curves.append(series(name, grid, predict(jnp.asarray(grid)[:, None])))
 
-    fig = Figure("spring_fits", "Nonlinear spring F = k1 x + k2 x^3: learned force",
-                 [Panel(f"training range {config.train_range}", "x", "F", curves)], 1)
+    fig = Figure(
+        "spring_fits",
+        "Nonlinear spring F = k1 x + k2 x^3: learned force",
+        [Panel(f"training range {config.train_range}", "x", "F", curves)],
+        1,
+    )
     notes = [
         f"rmse against the noise-free force; inside = {config.train_range}, mirror = its reflection, "
         f"outside = up to |x| = {lim}; oddness_error = max |f(x) + f(-x)| on [-{lim}, {lim}].",

@@ -14,16 +14,14 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
-def hat(omega: Float[Array, "3"]) -> Float[Array, "3 3"]:
+def hat(omega: Float[Array, 3]) -> Float[Array, "3 3"]:
     """The skew-symmetric matrix of ``omega`` (so(3)): ``hat(w) v = w x v``."""
     x, y, z = omega[0], omega[1], omega[2]
     zero = jnp.zeros_like(x)
-    return jnp.stack(
-        [jnp.stack([zero, -z, y]), jnp.stack([z, zero, -x]), jnp.stack([-y, x, zero])]
-    )
+    return jnp.stack([jnp.stack([zero, -z, y]), jnp.stack([z, zero, -x]), jnp.stack([-y, x, zero])])
 
 
-def so3_exp(omega: Float[Array, "3"]) -> Float[Array, "3 3"]:
+def so3_exp(omega: Float[Array, 3]) -> Float[Array, "3 3"]:
     """Exponential map so(3) -> SO(3) by Rodrigues' formula.
 
     .. math:: \\exp(\\hat\\omega) = I + \\frac{\\sin\\theta}{\\theta}\\hat\\omega
@@ -42,7 +40,7 @@ def so3_exp(omega: Float[Array, "3"]) -> Float[Array, "3 3"]:
     return jnp.eye(3, dtype=omega.dtype) + a * k + b * (k @ k)
 
 
-def gram_schmidt_rotation(six: Float[Array, "6"]) -> Float[Array, "3 3"]:
+def gram_schmidt_rotation(six: Float[Array, 6]) -> Float[Array, "3 3"]:
     """Continuous 6-D representation of SO(3) (Zhou et al., CVPR 2019).
 
     Gram-Schmidt on two 3-vectors, the third column their cross product; columns are

@@ -9,7 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
-def heron_area(edges: Float[Array, "... 3"]) -> Float[Array, "..."]:
+def heron_area(edges: Float[Array, "... 3"]) -> Float[Array, ...]:
     """Heron's formula ``A = 1/4 sqrt((a+b+c)(a+b-c)(a-b+c)(-a+b+c))``."""
     a, b, c = edges[..., 0], edges[..., 1], edges[..., 2]
     prod = (a + b + c) * (a + b - c) * (a - b + c) * (-a + b + c)
@@ -51,5 +51,5 @@ class HeronForm(eqx.Module):
     def __init__(self, C: float = 0.0):
         self.C = jnp.asarray(C, dtype=float)
 
-    def __call__(self, edges: Float[Array, "3"]) -> Float[Array, ""]:
+    def __call__(self, edges: Float[Array, 3]) -> Float[Array, ""]:
         return 4.0 * self.C * heron_area(edges)

@@ -1,0 +1,51 @@
+"""Small versions of the experiments reproduce the seeds' qualitative results."""
+
+import dataclasses
+
+import pytest
+
+from physbias.experiments import get_experiment
+
+
+@pytest.fixture(scope="module")
+def triangle_quick():
+    exp = get_experiment("triangle")
+    config = dataclasses.replace(exp.make_config("quick"), levels=(0, 3, 4))
+    rows = exp.run(config, seed=0, progress=False).table
+    return {(r["level"], r["test"]): r for r in rows}
+
+
+def test_triangle_inductive_bias_extrapolates(triangle_quick):
+    # Seed 001: level 0 is "completely off" out of distribution; level 3 is nearly perfect.
+    level0, level3 = triangle_quick[0, "OOD"], triangle_quick[3, "OOD"]
+    assert level0["rel_base"] > 0.3
+    assert level3["rel_base"] < 0.2 * level0["rel_base"]
+    # Level 3 is exactly permutation invariant: permuted error equals base error.
+    assert level3["rmse_permuted"] == pytest.approx(level3["rmse_base"], rel=1e-5)
+    assert level3["rel_base"] < 3 * triangle_quick[3, "ID"]["rel_base"]
+
+
+def test_triangle_physics_bias_finds_heron_constant(triangle_quick):
+    assert triangle_quick[4, "ID"]["C"] == pytest.approx(0.25, rel=0.01)
+    assert triangle_quick[4, "OOD"]["rel_base"] < 0.01
+
+
+def test_spring_inductive_bias_is_exactly_odd():
+    exp = get_experiment("spring")
+    config = dataclasses.replace(exp.make_config("quick"), epochs=400)
+    rows = {r["bias"]: r for r in exp.run(config, seed=0, progress=False).table}
+    assert rows["inductive"]["oddness_error"] < 1e-5
+    assert rows["physics+inductive"]["oddness_error"] < 1e-5
+    assert rows["none"]["oddness_error"] > 0.1
+    assert rows["observation"]["rmse_mirror"] < 0.5 * rows["none"]["rmse_mirror"]
+
+
+def test_rotation_exp_map_output_is_a_rotation():
+    exp = get_experiment("rotation")
+    config = dataclasses.replace(exp.make_config("quick"), epochs=150)
+    rows = {r["output"]: r for r in exp.run(config, seed=0, progress=False).table}
+    for name in ("exp map so(3)", "6D Gram-Schmidt"):
+        assert rows[name]["orthogonality_error_max"] < 1e-5
+        assert rows[name]["det_error_max"] < 1e-5
+    exact = rows["exp map so(3)"]["orthogonality_error_max"]
+    assert rows["raw 3x3"]["orthogonality_error_mean"] > 100 * exact

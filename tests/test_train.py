@@ -1,0 +1,144 @@
+"""fit: converges to the least-squares solution, handles minibatches, stops on divergence."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from physbias import Dataset, fit, supervised_loss
+
+
+class Scalar(eqx.Module):
+    w: jax.Array
+
+    def __call__(self, x):
+        return self.w * x[0]
+
+
+def _linear_data(key, n=256):
+    kx, kn = jax.random.split(key)
+    x = jax.random.normal(kx, (n, 3))
+    y = x @ jnp.array([1.5, -2.0, 0.5]) + 0.3 + 0.01 * jax.random.normal(kn, (n,))
+    return Dataset(x, y)
+
+
+def _lstsq(data):
+    a = np.c_[np.asarray(data.inputs), np.ones(len(data))]
+    return np.linalg.lstsq(a, np.asarray(data.targets), rcond=None)[0]
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_fit_reaches_least_squares_solution(batch_size, getkey):
+    data = _linear_data(getkey())
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    result = fit(
+        model,
+        supervised_loss(),
+        data,
+        key=getkey(),
+        epochs=600,
+        learning_rate=2e-2,
+        batch_size=batch_size,
+        progress=False,
+    )
+    coef = _lstsq(data)
+    np.testing.assert_allclose(result.model.weight.ravel(), coef[:3], atol=5e-3)
+    np.testing.assert_allclose(result.model.bias, coef[3], atol=5e-3)
+    steps = 600 if batch_size is None else 600 * (256 // 64)
+    assert result.losses.shape == (steps,)
+    assert result.epochs == 600 and not result.diverged
+    assert result.losses[-1] < 1e-2 * result.losses[0]
+
+
+def test_fit_is_deterministic(getkey):
+    data, model, key = _linear_data(getkey()), eqx.nn.Linear(3, "scalar", key=getkey()), getkey()
+    a = fit(model, supervised_loss(), data, key=key, epochs=20, batch_size=32, progress=False)
+    b = fit(model, supervised_loss(), data, key=key, epochs=20, batch_size=32, progress=False)
+    np.testing.assert_array_equal(a.losses, b.losses)
+
+
+def test_fit_accepts_a_tuple_of_arrays_and_an_optax_optimizer(getkey):
+    data = _linear_data(getkey())
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    result = fit(
+        model,
+        supervised_loss(),
+        data.as_tuple(),
+        key=getkey(),
+        epochs=300,
+        optimizer=optax.sgd(0.1),
+        progress=False,
+    )
+    np.testing.assert_allclose(result.model.weight.ravel(), _lstsq(data)[:3], atol=5e-3)
+
+
+def test_fit_stops_on_non_finite_loss_and_keeps_last_finite_parameters():
+    # loss = log(w) with SGD(0.5): w = 1 -> 0.5 -> -0.5, where the loss is NaN (step 3).
+    loss = lambda model, batch, key: jnp.log(model.w)
+    data = (jnp.zeros((4, 1)),)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        result = fit(
+            Scalar(jnp.array(1.0)),
+            loss,
+            data,
+            key=jax.random.key(0),
+            epochs=50,
+            optimizer=optax.sgd(0.5),
+            progress=False,
+        )
+    assert result.diverged
+    assert len(result.losses) == 3
+    np.testing.assert_allclose(result.losses[:2], [0.0, np.log(0.5)], rtol=1e-6)
+    assert np.isnan(result.losses[2])
+    assert float(result.model.w) == pytest.approx(-0.5)
+    assert np.isfinite(float(result.model.w))
+    assert "step 3" in result.message
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": -3}, "epochs"),
+        ({"epochs": 10, "learning_rate": 0.0}, "learning_rate"),
+        ({"epochs": 10, "learning_rate": -1e-3}, "learning_rate"),
+        ({"epochs": 10, "learning_rate": float("nan")}, "learning_rate"),
+        ({"epochs": 10, "batch_size": 0}, "batch_size"),
+    ],
+)
+def test_fit_rejects_bad_settings(kwargs, match, getkey):
+    data = _linear_data(getkey())
+    with pytest.raises(ValueError, match=match):
+        fit(eqx.nn.Linear(3, "scalar", key=getkey()), supervised_loss(), data, key=getkey(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ((np.zeros((0, 3)), np.zeros(0)), "empty"),
+        ((np.full((4, 3), np.nan), np.zeros(4)), "NaN or inf"),
+        ((np.zeros((4, 3)), np.array([0, 1, np.inf, 0.0])), "NaN or inf"),
+        ((np.zeros((4, 3)), np.zeros(5)), "same number of samples"),
+        ((np.array(["a", "b"]), np.zeros(2)), "numbers"),
+        ((), "non-empty tuple"),
+    ],
+)
+def test_fit_rejects_bad_data(data, match, getkey):
+    with pytest.raises(ValueError, match=match):
+        fit(eqx.nn.Linear(3, "scalar", key=getkey()), supervised_loss(), data, key=getkey(), epochs=1)
+
+
+@pytest.mark.parametrize(
+    "inputs, targets, match",
+    [
+        (np.zeros((3, 2)), np.zeros(4), "same number of samples"),
+        (np.zeros((0, 2)), np.zeros(0), "inputs` is empty"),
+        (np.array([[1.0, np.nan]]), np.zeros(1), "`inputs` contains 1 NaN"),
+        (np.zeros(3), np.zeros(()), "at least 1 dimension"),
+    ],
+)
+def test_dataset_validation(inputs, targets, match):
+    with pytest.raises(ValueError, match=match):
+        Dataset(inputs, targets)
