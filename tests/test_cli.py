@@ -72,6 +72,7 @@ def test_run_writes_results_folder(tmp_path, capsys):
         "inductive",
         "physics",
         "physics+inductive",
+        "physics (known form)",
     ]
     assert all(set(r) >= {"rmse_inside", "rmse_outside", "oddness_error"} for r in doc["table"])
     assert (out / "results.md").exists() and (out / "spring_fits.png").exists()

@@ -70,6 +70,14 @@ def orthogonality_error(rotations: Array) -> Array:
     return jnp.linalg.norm(jnp.swapaxes(r, -1, -2) @ r - eye, axis=(-2, -1))
 
 
+def project_to_rotation(matrices: Array) -> Array:
+    """Nearest rotation (Frobenius) to each ``(..., 3, 3)`` matrix: ``U diag(1, 1, det(U V^T)) V^T``."""
+    u, _, vt = jnp.linalg.svd(matrices)
+    d = jnp.sign(jnp.linalg.det(u @ vt))
+    u = u.at[..., :, -1].multiply(d[..., None])
+    return u @ vt
+
+
 def rotation_angle_error(pred: Array, target: Array) -> Array:
     """Geodesic angle (radians) between rotations: ``arccos((tr(R_true^T R_pred) - 1) / 2)``.
 

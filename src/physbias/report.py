@@ -144,7 +144,8 @@ def print_table(records: list[dict[str, Any]], title: str = "") -> None:
         table.add_column(c, overflow="fold")
     for r in records:
         table.add_row(*(_format(r.get(c, "")) for c in columns))
-    Console(width=max(120, min(240, 14 * len(columns)))).print(table)
+    widths = [max([len(c)] + [len(_format(r.get(c, ""))) for r in records]) + 3 for c in columns]
+    Console(width=max(80, min(320, sum(widths) + 4))).print(table)
 
 
 def render_figure(fig: Figure) -> bytes:

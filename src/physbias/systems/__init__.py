@@ -1,11 +1,12 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
 from .rotations import random_rotations, rotated_clouds
-from .spring import sample_spring, spring_force
+from .spring import SpringForm, sample_spring, spring_force
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
     "HeronForm",
+    "SpringForm",
     "heron_area",
     "random_rotations",
     "rotated_clouds",

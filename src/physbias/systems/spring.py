@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
@@ -30,3 +32,18 @@ def sample_spring(
     x = jax.random.uniform(kx, (n, 1), minval=low, maxval=high)
     force = spring_force(x[:, 0], k1, k2) + noise * jax.random.normal(kn, (n,))
     return x, force
+
+
+class SpringForm(eqx.Module):
+    """The known functional form ``F = k1 x + k2 x^3`` with both constants learned (a full physics
+    bias, like Heron's form for the triangle)."""
+
+    k1: Array
+    k2: Array
+
+    def __init__(self, k1: float = 0.0, k2: float = 0.0):
+        self.k1 = jnp.asarray(k1, dtype=jnp.result_type(float))
+        self.k2 = jnp.asarray(k2, dtype=jnp.result_type(float))
+
+    def __call__(self, x: Float[Array, 1]) -> Float[Array, ""]:
+        return spring_force(x[0], self.k1, self.k2)
