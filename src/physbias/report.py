@@ -23,7 +23,8 @@ from ._io import atomic_write_bytes, atomic_write_text
 
 @dataclasses.dataclass
 class Series:
-    """One curve or point cloud: ``style`` is ``"line"`` or ``"scatter"``."""
+    """One curve or point cloud: ``style`` is ``"line"``, ``"reference"`` (black dashed, for the
+    truth) or ``"scatter"``."""
 
     label: str
     x: list[float]
@@ -157,11 +158,14 @@ def render_figure(fig: Figure) -> bytes:
 
     cols = max(1, min(fig.columns, len(fig.panels)))
     rows = math.ceil(len(fig.panels) / cols)
-    mfig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    w, h = (8.0, 5.2) if len(fig.panels) == 1 else (4.2, 3.6)
+    mfig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
     for ax, panel in zip(axes.ravel(), fig.panels, strict=False):
         for s in panel.series:
             if s.style == "scatter":
                 ax.scatter(s.x, s.y, s=4, alpha=0.5, label=s.label)
+            elif s.style == "reference":
+                ax.plot(s.x, s.y, "k--", label=s.label, lw=1.6, zorder=5)
             else:
                 ax.plot(s.x, s.y, label=s.label, lw=1.3)
         if panel.diagonal:
@@ -175,7 +179,7 @@ def render_figure(fig: Figure) -> bytes:
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
         if len(panel.series) > 1:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, framealpha=0.7)
     for ax in axes.ravel()[len(fig.panels) :]:
         ax.set_visible(False)
     mfig.suptitle(fig.title)

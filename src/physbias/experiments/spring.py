@@ -119,7 +119,10 @@ def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result
 
     table, curves = (
         [],
-        [series("truth", grid, truth(grid)), series("train data", x[:, 0], f, style="scatter")],
+        [
+            series("truth", grid, truth(grid), style="reference"),
+            series("train data", x[:, 0], f, style="scatter"),
+        ],
     )
     for name, model, aug, penalties, label, lr in _variants(config, k_model):
         data = aug(train, key=k_aug) if aug is not None else train
