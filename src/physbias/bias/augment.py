@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ..data import Dataset
-from .symmetry import AbstractSymmetry, non_identity_elements
+from .symmetry import AbstractSymmetry, non_identity_elements, require_symmetry
 
 
 class Augmentation:
@@ -39,8 +39,7 @@ class Augmentation:
         if not symmetries:
             raise ValueError("Augmentation needs at least one symmetry")
         for s in symmetries:
-            if not isinstance(s, AbstractSymmetry):
-                raise TypeError(f"Augmentation: expected symmetries, got {type(s).__name__}")
+            require_symmetry(s, "Augmentation")
         if not isinstance(copies, int) or copies < 1:
             raise ValueError(f"Augmentation: `copies` must be a positive integer, got {copies!r}")
         self.symmetries = symmetries

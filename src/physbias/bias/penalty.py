@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
-from .symmetry import AbstractSymmetry, non_identity_elements
+from .symmetry import AbstractSymmetry, non_identity_elements, require_symmetry
 
 
 def _squared_norm(a: Array) -> Array:
@@ -42,8 +42,7 @@ class SymmetryPenalty:
         use_targets: bool = False,
         samples: int = 1,
     ):
-        if not isinstance(symmetry, AbstractSymmetry):
-            raise TypeError(f"SymmetryPenalty: expected a symmetry, got {type(symmetry).__name__}")
+        require_symmetry(symmetry, "SymmetryPenalty")
         if not (isinstance(weight, (int, float)) and weight >= 0):
             raise ValueError(f"SymmetryPenalty: `weight` must be a number >= 0, got {weight!r}")
         if not isinstance(samples, int) or samples < 1:

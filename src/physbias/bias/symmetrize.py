@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .symmetry import AbstractSymmetry
+from .symmetry import AbstractSymmetry, require_symmetry
 
 
 class Symmetrized(eqx.Module):
@@ -30,8 +30,7 @@ class Symmetrized(eqx.Module):
     hard: ClassVar[bool] = True
 
     def __check_init__(self):
-        if not isinstance(self.symmetry, AbstractSymmetry):
-            raise TypeError(f"Symmetrized: expected a symmetry, got {type(self.symmetry).__name__}")
+        require_symmetry(self.symmetry, "Symmetrized")
         if not self.symmetry.is_finite:
             raise ValueError(
                 f"Symmetrized needs a finite symmetry to average over; {self.symmetry!r} is "
@@ -63,8 +62,7 @@ class Canonicalized(eqx.Module):
     hard: ClassVar[bool] = True
 
     def __check_init__(self):
-        if not isinstance(self.symmetry, AbstractSymmetry):
-            raise TypeError(f"Canonicalized: expected a symmetry, got {type(self.symmetry).__name__}")
+        require_symmetry(self.symmetry, "Canonicalized")
 
     def __call__(self, x: Array) -> Array:
         x_c, g = self.symmetry.canonicalize(x)

@@ -107,6 +107,16 @@ class AbstractSymmetry(eqx.Module):
             )
 
 
+def require_symmetry(value, owner: str) -> AbstractSymmetry:
+    """Return ``value`` if it is a symmetry; otherwise raise ``TypeError`` naming ``owner``."""
+    if not isinstance(value, AbstractSymmetry):
+        raise TypeError(
+            f"{owner}: expected a symmetry (Permutation, Parity, Scaling, Transformations, ...), "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
 def non_identity_elements(symmetry: AbstractSymmetry) -> Element:
     """``symmetry.elements()`` without its first (identity) element."""
     return jax.tree_util.tree_map(lambda a: a[1:], symmetry.elements())
