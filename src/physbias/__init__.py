@@ -3,7 +3,7 @@
 The public API, re-exported; see the README for a tour.
 """
 
-from . import bias, experiments, metrics, nn, systems
+from . import bias, dynamics, experiments, metrics, nn, systems
 from ._version import __version__
 from .bias import (
     AbstractSymmetry,
@@ -42,6 +42,7 @@ __all__ = [
     "Transformations",
     "__version__",
     "bias",
+    "dynamics",
     "experiments",
     "fit",
     "mean_squared_error",

@@ -85,3 +85,31 @@ def rotation_angle_error(pred: Array, target: Array) -> Array:
     """
     tr = jnp.trace(jnp.swapaxes(target, -1, -2) @ pred, axis1=-2, axis2=-1)
     return jnp.arccos(jnp.clip((tr - 1.0) / 2.0, -1.0, 1.0))
+
+
+def relative_error(pred: Array, true: Array) -> Array:
+    """Per-step relative error ``|z_hat - z| / (|z_hat| + |z|)`` over the last axis (seed 004's
+    rollout metric; bounded in ``[0, 1]``). Shapes ``(..., T, d) -> (..., T)``."""
+    pred, true = jnp.asarray(pred), jnp.asarray(true)
+    num = jnp.linalg.norm(pred - true, axis=-1)
+    den = jnp.linalg.norm(pred, axis=-1) + jnp.linalg.norm(true, axis=-1)
+    return num / jnp.where(den > 0, den, 1.0)
+
+
+def geometric_mean(values: Array, axis: int = -1) -> Array:
+    """``exp(mean(log v))`` along ``axis`` (zeros are floored at 1e-30)."""
+    return jnp.exp(jnp.mean(jnp.log(jnp.maximum(jnp.asarray(values), 1e-30)), axis=axis))
+
+
+def geometric_mean_relative_error(pred: Array, true: Array) -> Array:
+    """Geometric mean over time of :func:`relative_error`: ``(..., T, d) -> (...)``."""
+    return geometric_mean(relative_error(pred, true), axis=-1)
+
+
+def energy_drift(energy_fn, trajectory: Array) -> Array:
+    """``|E(z_t) - E(z_0)| / |E(z_0)|`` along a trajectory of shape ``(..., T, d) -> (..., T)``."""
+    traj = jnp.asarray(trajectory)
+    flat = traj.reshape(-1, traj.shape[-1])
+    e = jax.vmap(energy_fn)(flat).reshape(traj.shape[:-1])
+    e0 = e[..., :1]
+    return jnp.abs(e - e0) / jnp.where(jnp.abs(e0) > 0, jnp.abs(e0), 1.0)

@@ -1,10 +1,30 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
+from .mechanics import (
+    AbstractMechanicalSystem,
+    ChainPendulum,
+    CoupledOscillators,
+    MassSpring,
+    NBody2D,
+    Pendulum,
+    euler_lagrange_acceleration,
+    sample_initial_states,
+    simulate,
+)
 from .rotations import random_rotations, rotated_clouds
 from .spring import SpringForm, sample_spring, spring_force
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "AbstractMechanicalSystem",
+    "ChainPendulum",
+    "CoupledOscillators",
+    "MassSpring",
+    "NBody2D",
+    "Pendulum",
+    "euler_lagrange_acceleration",
+    "sample_initial_states",
+    "simulate",
     "HeronForm",
     "SpringForm",
     "heron_area",

@@ -1,0 +1,33 @@
+"""Dynamics: learned vector fields, integrators and rollouts."""
+
+from .integrators import (
+    INTEGRATORS,
+    RK4,
+    AbstractIntegrator,
+    Euler,
+    ImplicitMidpoint,
+    Leapfrog,
+    Yoshida4,
+    get_integrator,
+    rollout,
+    solve_adaptive,
+)
+from .models import AbstractDynamics, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+
+__all__ = [
+    "INTEGRATORS",
+    "RK4",
+    "AbstractDynamics",
+    "AbstractIntegrator",
+    "Euler",
+    "HamiltonianNN",
+    "ImplicitMidpoint",
+    "LagrangianNN",
+    "Leapfrog",
+    "NeuralODE",
+    "SecondOrderNODE",
+    "Yoshida4",
+    "get_integrator",
+    "rollout",
+    "solve_adaptive",
+]

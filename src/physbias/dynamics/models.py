@@ -1,0 +1,189 @@
+"""Learned dynamics: each model is an ``equinox.Module`` mapping one state ``z`` to ``dz/dt``.
+
+======================  ===========================  ===================================
+model                   state                        structure (seed)
+======================  ===========================  ===================================
+:class:`NeuralODE`      any ``z``                    ``dz/dt = f(z)`` (000)
+:class:`SecondOrderNODE` ``(q, qdot)``               ``qddot = a(q, qdot)`` (004, decon-HNN)
+:class:`HamiltonianNN`  canonical ``(q, p)``         ``J grad H`` (000, Greydanus 2019)
+:class:`LagrangianNN`   ``(q, qdot)``                Euler-Lagrange solve (000, Cranmer 2020)
+======================  ===========================  ===================================
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..systems.mechanics import euler_lagrange_acceleration, split_state
+
+
+def _check_even(n: int, owner: str) -> None:
+    if n < 2 or n % 2:
+        raise ValueError(f"{owner}: the state must have an even size 2n = (q, p) or (q, qdot), got {n}")
+
+
+def _mlp(d_in, d_out, width, depth, activation, key):
+    return eqx.nn.MLP(d_in, d_out, width, depth, activation=activation, key=key)
+
+
+class AbstractDynamics(eqx.Module):
+    """A learned vector field ``z -> dz/dt`` on states of size ``state_size``."""
+
+    state_size: eqx.AbstractVar[int]
+    coordinates: ClassVar[str]
+    """``"any"``, ``"velocity"`` (``(q, qdot)``) or ``"canonical"`` (``(q, p)``)."""
+
+    @abc.abstractmethod
+    def __call__(self, z: Float[Array, " d"]) -> Float[Array, " d"]:
+        """``dz/dt``."""
+
+
+class NeuralODE(AbstractDynamics):
+    """``dz/dt = f_theta(z)`` with an MLP ``f`` (Chen et al. 2018): no physical structure."""
+
+    net: Any
+    state_size: int = eqx.field(static=True)
+    coordinates: ClassVar[str] = "any"
+
+    def __init__(
+        self,
+        state_size: int,
+        width: int = 128,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        activation=jax.nn.softplus,
+    ):
+        if state_size < 1:
+            raise ValueError(f"NeuralODE: `state_size` must be positive, got {state_size}")
+        self.state_size = state_size
+        self.net = _mlp(state_size, state_size, width, depth, activation, key)
+
+    def __call__(self, z):
+        return self.net(z)
+
+
+class SecondOrderNODE(AbstractDynamics):
+    """``qdot`` is the velocity half of the state; a network learns the acceleration
+    ``qddot = a_theta(q, qdot)`` - the "deconstructed HNN" of seed 004 (Gruver et al. 2022).
+
+    ``damping=True`` adds a learned non-negative linear damping ``- softplus(c) * qdot`` so that
+    friction has an explicit home.
+    """
+
+    net: Any
+    damping_raw: Array | None
+    state_size: int = eqx.field(static=True)
+    coordinates: ClassVar[str] = "velocity"
+
+    def __init__(
+        self,
+        state_size: int,
+        width: int = 128,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        damping: bool = False,
+        activation=jax.nn.softplus,
+    ):
+        _check_even(state_size, "SecondOrderNODE")
+        self.state_size = state_size
+        n = state_size // 2
+        self.net = _mlp(state_size, n, width, depth, activation, key)
+        self.damping_raw = jnp.full((n,), -3.0) if damping else None
+
+    def damping(self) -> Array | None:
+        """The learned damping coefficients ``softplus(c) >= 0`` (None without damping)."""
+        return None if self.damping_raw is None else jax.nn.softplus(self.damping_raw)
+
+    def __call__(self, z):
+        _, qdot = split_state(z)
+        acc = self.net(z)
+        if self.damping_raw is not None:
+            acc = acc - self.damping() * qdot
+        return jnp.concatenate([qdot, acc])
+
+
+class HamiltonianNN(AbstractDynamics):
+    """Learn a scalar ``H_theta(q, p)`` and apply Hamilton's equations
+    ``qdot = dH/dp, pdot = -dH/dq`` (Greydanus et al. 2019): ``H`` is conserved exactly by the
+    continuous flow."""
+
+    net: Any
+    state_size: int = eqx.field(static=True)
+    coordinates: ClassVar[str] = "canonical"
+
+    def __init__(
+        self,
+        state_size: int,
+        width: int = 128,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        activation=jax.nn.softplus,
+        hamiltonian=None,
+    ):
+        _check_even(state_size, "HamiltonianNN")
+        self.state_size = state_size
+        self.net = (
+            hamiltonian
+            if hamiltonian is not None
+            else _mlp(state_size, "scalar", width, depth, activation, key)
+        )
+
+    def hamiltonian(self, x: Float[Array, " 2n"]) -> Float[Array, ""]:
+        return self.net(x)
+
+    def __call__(self, x):
+        dq, dp = split_state(jax.grad(self.hamiltonian)(x))
+        return jnp.concatenate([dp, -dq])
+
+
+class LagrangianNN(AbstractDynamics):
+    """Learn a scalar ``L_theta(q, qdot)``; the acceleration solves the Euler-Lagrange equations
+    with the Hessian of ``L`` in ``qdot`` (Cranmer et al. 2020) by a linear solve.
+
+    ``regularization`` adds ``eps I`` to that Hessian; without it a singular Hessian makes the
+    output non-finite, which :func:`physbias.fit` reports and stops on.
+    """
+
+    net: Any
+    state_size: int = eqx.field(static=True)
+    regularization: float = eqx.field(static=True)
+    coordinates: ClassVar[str] = "velocity"
+
+    def __init__(
+        self,
+        state_size: int,
+        width: int = 128,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        activation=jax.nn.softplus,
+        regularization: float = 0.0,
+        lagrangian=None,
+    ):
+        _check_even(state_size, "LagrangianNN")
+        if regularization < 0:
+            raise ValueError(f"LagrangianNN: `regularization` must be >= 0, got {regularization}")
+        self.state_size = state_size
+        self.regularization = regularization
+        self.net = (
+            lagrangian
+            if lagrangian is not None
+            else _mlp(state_size, "scalar", width, depth, activation, key)
+        )
+
+    def lagrangian(self, q: Array, qdot: Array) -> Array:
+        return self.net(jnp.concatenate([q, qdot]))
+
+    def __call__(self, z):
+        q, qdot = split_state(z)
+        acc = euler_lagrange_acceleration(self.lagrangian, q, qdot, regularization=self.regularization)
+        return jnp.concatenate([qdot, acc])
