@@ -49,3 +49,16 @@ def test_rotation_exp_map_output_is_a_rotation():
         assert rows[name]["det_error_max"] < 1e-5
     exact = rows["exp map so(3)"]["orthogonality_error_max"]
     assert rows["raw 3x3"]["orthogonality_error_mean"] > 100 * exact
+
+
+def test_integrators_experiment_measures_orders_and_bounded_energy():
+    exp = get_experiment("integrators")
+    config = dataclasses.replace(exp.make_config("quick"), periods=10)
+    rows = {(r["system"], r["integrator"]): r for r in exp.run(config, seed=0, progress=False).table}
+    for system in ("pendulum", "kepler"):
+        for method in ("rk4", "leapfrog", "yoshida4"):
+            row = rows[system, method]
+            assert row["order_measured"] == pytest.approx(row["order_expected"], abs=0.15)
+        for method in ("leapfrog", "yoshida4"):
+            assert rows[system, method]["energy_error_growth"] < 1.5  # bounded
+        assert rows[system, "euler"]["energy_error_max"] > 10 * rows[system, "leapfrog"]["energy_error_max"]

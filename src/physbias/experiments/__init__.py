@@ -29,9 +29,10 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import rotation, spring, triangle
+    from . import integrators, rotation, spring, triangle
 
-    return {e.name: e for e in (triangle.EXPERIMENT, spring.EXPERIMENT, rotation.EXPERIMENT)}
+    modules = (triangle, spring, rotation, integrators)
+    return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 
 EXPERIMENTS: dict[str, Experiment] = _registry()

@@ -310,6 +310,38 @@ class NBody2D(AbstractMechanicalSystem):
         return jnp.concatenate([pos.ravel(), vel.ravel()])
 
 
+class Kepler(AbstractMechanicalSystem):
+    """A body in the plane around a fixed centre, ``L = |v|^2 / 2 + GM / |q|`` (unit mass).
+
+    ``sample_initial`` starts at perihelion ``(a (1 - e), 0)`` with the vis-viva speed for
+    semi-major axis ``a = 1`` and eccentricity ``e`` uniform in ``eccentricity``; the period is
+    ``2 pi sqrt(a^3 / GM)``.
+    """
+
+    GM: float = 1.0
+    eccentricity: tuple[float, float] = (0.3, 0.6)
+
+    def __check_init__(self):
+        _positive("Kepler", GM=self.GM)
+        lo, hi = self.eccentricity
+        if not 0 <= lo <= hi < 1:
+            raise ValueError(f"Kepler: need 0 <= e_low <= e_high < 1, got {self.eccentricity}")
+
+    @property
+    def n_dof(self):
+        return 2
+
+    def lagrangian(self, q, qdot):
+        return 0.5 * jnp.dot(qdot, qdot) + self.GM / jnp.sqrt(jnp.dot(q, q))
+
+    def sample_initial(self, key):
+        e = jax.random.uniform(key, minval=self.eccentricity[0], maxval=self.eccentricity[1])
+        r = 1.0 - e
+        speed = jnp.sqrt(self.GM * (2.0 / r - 1.0))
+        zero = jnp.zeros_like(r)
+        return jnp.stack([r, zero, zero, speed])
+
+
 def simulate(
     system: AbstractMechanicalSystem,
     z0: Float[Array, "*batch 2n"],
