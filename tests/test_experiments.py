@@ -62,3 +62,18 @@ def test_integrators_experiment_measures_orders_and_bounded_energy():
         for method in ("leapfrog", "yoshida4"):
             assert rows[system, method]["energy_error_growth"] < 1.5  # bounded
         assert rows[system, "euler"]["energy_error_max"] > 10 * rows[system, "leapfrog"]["energy_error_max"]
+
+
+def test_energy_experiment_hnn_conserves_energy_better():
+    exp = get_experiment("energy")
+    config = dataclasses.replace(exp.make_config("quick"), systems=("spring",), test_steps=200)
+    rows = {r["model"]: r for r in exp.run(config, seed=0, progress=False).table}
+    assert rows["HNN"]["energy_error_final"] < 0.3 * rows["Neural ODE"]["energy_error_final"]
+
+
+def test_friction_second_order_structure_beats_hnn():
+    exp = get_experiment("friction")
+    rows = {r["model"]: r for r in exp.run(exp.make_config("quick"), seed=0, progress=False).table}
+    hnn = rows["HNN"]["rollout_error_geomean"]
+    assert rows["2nd-order NODE + damping"]["rollout_error_geomean"] < 0.5 * hnn
+    assert rows["2nd-order NODE"]["rollout_error_geomean"] < 0.5 * hnn

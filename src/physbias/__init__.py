@@ -19,7 +19,7 @@ from .bias import (
     SymmetryPenalty,
     Transformations,
 )
-from .data import Dataset
+from .data import Dataset, TrajectoryDataset
 from .losses import mean_squared_error, supervised_loss
 from .report import Result, write_results
 from .train import FitResult, fit
@@ -40,6 +40,7 @@ __all__ = [
     "SymmetryPenalty",
     "Symmetrized",
     "Transformations",
+    "TrajectoryDataset",
     "__version__",
     "bias",
     "dynamics",

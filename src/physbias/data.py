@@ -93,3 +93,64 @@ class Dataset:
             jnp.concatenate([self.targets, other.targets]),
             name=self.name,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryDataset:
+    """Trajectories sampled at a fixed time step.
+
+    Layout: ``states`` of shape ``(n_trajectories, n_times, state_size)``, state ``i`` of
+    trajectory ``k`` taken at time ``i * dt``. ``coordinates`` says what a state holds:
+    ``"velocity"`` = ``(q, qdot)``, ``"canonical"`` = ``(q, p)``, or ``"any"``.
+    Validated on construction: finite, at least one trajectory of at least two states,
+    ``dt > 0``.
+    """
+
+    states: Array
+    dt: float
+    coordinates: str = "any"
+    name: str = "trajectories"
+
+    def __post_init__(self):
+        states = check_array(self.states, "states", min_ndim=3)
+        if states.ndim != 3:
+            raise ValueError(
+                f"`states` must have shape (n_trajectories, n_times, state_size), got {states.shape}"
+            )
+        if states.shape[1] < 2:
+            raise ValueError(f"`states` needs at least 2 times per trajectory, got {states.shape[1]}")
+        if not (isinstance(self.dt, (int, float)) and np.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"`dt` must be a positive number, got {self.dt!r}")
+        if self.coordinates not in ("any", "velocity", "canonical"):
+            raise ValueError(
+                f"`coordinates` must be 'any', 'velocity' or 'canonical', got {self.coordinates!r}"
+            )
+        object.__setattr__(self, "states", states)
+        object.__setattr__(self, "dt", float(self.dt))
+
+    @property
+    def state_size(self) -> int:
+        return int(self.states.shape[-1])
+
+    @property
+    def n_times(self) -> int:
+        return int(self.states.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    def chunks(self, length: int) -> Dataset:
+        """Every window of ``length + 1`` consecutive states: inputs ``(N, d)`` = the first state,
+        targets ``(N, length, d)`` = the next ``length`` states."""
+        if not isinstance(length, int) or not 1 <= length < self.n_times:
+            raise ValueError(f"`length` must be an integer in [1, {self.n_times - 1}], got {length!r}")
+        starts = np.arange(self.n_times - length)
+        idx = starts[:, None] + np.arange(length + 1)[None, :]
+        windows = self.states[:, idx].reshape(-1, length + 1, self.state_size)
+        return Dataset(windows[:, 0], windows[:, 1:], name=f"{self.name}-chunks{length}")
+
+    def finite_difference_derivatives(self) -> Dataset:
+        """``(z_i, dz/dt_i)`` pairs with second-order central differences at interior times."""
+        s = self.states
+        deriv = (s[:, 2:] - s[:, :-2]) / (2 * self.dt)
+        return Dataset(s[:, 1:-1].reshape(-1, self.state_size), deriv.reshape(-1, self.state_size))

@@ -12,6 +12,7 @@ from .integrators import (
     rollout,
     solve_adaptive,
 )
+from .losses import derivative_loss, rollout_loss
 from .models import AbstractDynamics, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "NeuralODE",
     "SecondOrderNODE",
     "Yoshida4",
+    "derivative_loss",
     "get_integrator",
+    "rollout_loss",
     "rollout",
     "solve_adaptive",
 ]

@@ -29,9 +29,9 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import integrators, rotation, spring, triangle
+    from . import energy, friction, integrators, rotation, spring, triangle
 
-    modules = (triangle, spring, rotation, integrators)
+    modules = (triangle, spring, rotation, integrators, energy, friction)
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 
