@@ -43,6 +43,56 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="never draw progress bars")
     rp = sub.add_parser("replot", help="re-render the plots of a results folder from results.json")
     rp.add_argument("folder", type=Path)
+
+    ft = sub.add_parser(
+        "fit",
+        help="learn dynamics from your own trajectories (.npz or .csv)",
+        description="Train a dynamics model on trajectories; see the README for the file layout.",
+    )
+    ft.add_argument("--data", type=Path, required=True, help="trajectories: FILE.npz or FILE.csv")
+    ft.add_argument(
+        "--model",
+        default="node2",
+        choices=["node", "node2", "hnn", "lnn"],
+        help="node: Neural ODE; node2: second-order NODE; hnn: Hamiltonian NN; lnn: Lagrangian NN",
+    )
+    ft.add_argument("--dt", type=float, default=None, help="time step (if the file has no time stamps)")
+    ft.add_argument("--coordinates", default="any", choices=["any", "velocity", "canonical"])
+    ft.add_argument("--epochs", type=int, default=1000)
+    ft.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    ft.add_argument("--width", type=int, default=128)
+    ft.add_argument("--depth", type=int, default=2)
+    ft.add_argument(
+        "--loss",
+        default="rollout",
+        choices=["rollout", "derivative"],
+        help="rollout: L1 error of CHUNK-step RK4 rollouts; derivative: finite differences",
+    )
+    ft.add_argument("--chunk", type=int, default=4, help="rollout length in steps for --loss rollout")
+    ft.add_argument("--holdout", type=float, default=0.2, help="fraction of trajectories held out")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--out", type=Path, default=None, help="output folder (default runs/fit-MODEL-STAMP)")
+    ft.add_argument("--no-progress", action="store_true")
+
+    ro = sub.add_parser("rollout", help="roll out a model saved by `physbias fit`")
+    ro.add_argument("--model", type=Path, required=True, help="the folder `physbias fit` wrote")
+    ro.add_argument("--x0", required=True, help="initial state, comma-separated")
+    ro.add_argument("--steps", type=int, default=100)
+    ro.add_argument("--dt", type=float, default=None, help="time step (default: the training dt)")
+    ro.add_argument("--out", type=Path, default=None, help="write the trajectory as CSV here")
+
+    sm = sub.add_parser("simulate", help="simulate a library system and save its trajectories")
+    sm.add_argument(
+        "--system",
+        required=True,
+        help="one of: pendulum, damped-pendulum, spring, nonlinear-spring, double-pendulum, "
+        "chain-pendulum-3, chain-pendulum-5, coupled-oscillators, 2-body, 3-body, kepler",
+    )
+    sm.add_argument("--n", type=int, default=20, help="number of trajectories")
+    sm.add_argument("--steps", type=int, default=50)
+    sm.add_argument("--dt", type=float, default=0.1)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.npz")
     return p
 
 
@@ -115,6 +165,113 @@ def _replot(args) -> int:
     return 0
 
 
+def _stamp() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _fit(args) -> int:
+    from .data import load_trajectories
+    from .dynamics.serialization import save_model
+    from .experiments.user_fit import check_fit_settings, fit_trajectories
+    from .report import print_table, write_results
+
+    for name in ("epochs", "width", "depth", "chunk"):
+        if getattr(args, name) <= 0:
+            return _error(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if not args.lr > 0:
+        return _error(f"--lr must be positive, got {args.lr}")
+    if args.dt is not None and not args.dt > 0:
+        return _error(f"--dt must be positive, got {args.dt}")
+    try:
+        data = load_trajectories(args.data, dt=args.dt, coordinates=args.coordinates)
+        check_fit_settings(data, args.model, loss=args.loss, chunk=args.chunk, holdout=args.holdout)
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc))
+    out = args.out or Path("runs") / f"fit-{args.model}-{_stamp()}"
+    model, spec, result = fit_trajectories(
+        data,
+        args.model,
+        width=args.width,
+        depth=args.depth,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        loss=args.loss,
+        chunk=args.chunk,
+        holdout=args.holdout,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print_table(result.table, title=f"physbias fit {args.model} on {data.name}")
+    for note in result.notes:
+        print(f"- {note}")
+    write_results(result, out)
+    save_model(model, spec, out)
+    print(f"model: {out}/model.eqx + model.json; results: {out}/results.json, rollout.png")
+    return 0
+
+
+def _rollout(args) -> int:
+    import numpy as np
+
+    from ._io import atomic_write_text
+    from .data import TrajectoryDataset, trajectories_to_csv
+    from .dynamics.integrators import RK4, rollout
+    from .dynamics.serialization import load_model
+
+    try:
+        model, spec = load_model(args.model)
+        x0 = np.array([float(v) for v in args.x0.split(",")], dtype=np.float32)
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc))
+    if x0.shape[0] != spec["state_size"]:
+        return _error(f"--x0 has {x0.shape[0]} entries but the model's state size is {spec['state_size']}")
+    if not np.all(np.isfinite(x0)):
+        return _error("--x0 must be finite")
+    dt = spec["dt"] if args.dt is None else args.dt
+    if not dt > 0 or args.steps <= 0:
+        return _error("--dt and --steps must be positive")
+    traj = np.asarray(rollout(model, x0, dt, args.steps, RK4()))
+    text = trajectories_to_csv(TrajectoryDataset(traj[None], dt))
+    if args.out is None:
+        print(text, end="")
+    else:
+        atomic_write_text(args.out, text)
+        print(f"trajectory ({args.steps + 1} states) written to {args.out}")
+    return 0
+
+
+def _simulate(args) -> int:
+    import numpy as np
+
+    from ._io import atomic_write_bytes, atomic_write_text
+    from .data import TrajectoryDataset, trajectories_to_csv
+    from .experiments._dynamics import true_trajectories
+    from .systems.registry import get_system
+
+    try:
+        system = get_system(args.system)
+    except ValueError as exc:
+        return _error(str(exc))
+    if args.n <= 0 or args.steps <= 0 or not args.dt > 0:
+        return _error("--n, --steps and --dt must be positive")
+    if args.out.suffix not in (".csv", ".npz"):
+        return _error(f"--out must end in .csv or .npz, got {args.out}")
+    import jax
+
+    states = true_trajectories(system, jax.random.key(args.seed), args.n, args.dt, args.steps, "velocity")
+    data = TrajectoryDataset(states.astype(np.float32), args.dt, "velocity", args.system)
+    if args.out.suffix == ".csv":
+        atomic_write_text(args.out, trajectories_to_csv(data))
+    else:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, states=states, dt=np.float64(args.dt))
+        atomic_write_bytes(args.out, buf.getvalue())
+    print(f"{args.n} trajectories x {args.steps + 1} states of {args.system} (q, qdot) -> {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -122,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "list":
         return _list()
-    return {"run": _run, "replot": _replot}[args.command](args)
+    handlers = {"run": _run, "replot": _replot, "fit": _fit, "rollout": _rollout, "simulate": _simulate}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,88 @@ class TrajectoryDataset:
         s = self.states
         deriv = (s[:, 2:] - s[:, :-2]) / (2 * self.dt)
         return Dataset(s[:, 1:-1].reshape(-1, self.state_size), deriv.reshape(-1, self.state_size))
+
+
+def _uniform_dt(times: np.ndarray, where: str) -> float:
+    diffs = np.diff(times)
+    if np.any(diffs <= 0):
+        raise ValueError(f"time stamps in {where} must be strictly increasing")
+    dt = float(np.mean(diffs))
+    if np.max(np.abs(diffs - dt)) > 1e-6 * max(dt, 1e-12) + 1e-9:
+        raise ValueError(f"time stamps in {where} must be uniformly spaced (fixed-step integrators)")
+    return dt
+
+
+def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -> TrajectoryDataset:
+    """Read trajectories from ``.npz`` or ``.csv`` (see the README for the layouts).
+
+    * ``.npz``: ``states`` of shape ``(n_trajectories, n_times, state_size)``; the time step from
+      ``dt`` (a scalar) or ``times`` (shape ``(n_times,)``), unless given as an argument.
+    * ``.csv``: a header ``trajectory,t,z0,z1,...``; one row per state, rows of a trajectory in
+      time order, every trajectory with the same number of rows. ``t`` may be omitted when ``dt``
+      is given.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything malformed
+    (ragged trajectories, NaN/inf, non-increasing or non-uniform time stamps, no time step).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            if "states" not in f:
+                raise ValueError(
+                    f"{path}: an .npz file needs an array named 'states', found {sorted(f.files)}"
+                )
+            states = f["states"]
+            if dt is None and "dt" in f:
+                dt = float(f["dt"])
+            elif dt is None and "times" in f:
+                dt = _uniform_dt(np.asarray(f["times"], dtype=float), str(path))
+    elif path.suffix == ".csv":
+        header = path.read_text().splitlines()[0].split(",") if path.stat().st_size else []
+        header = [h.strip() for h in header]
+        if not header or header[0] != "trajectory":
+            raise ValueError(
+                f"{path}: the CSV header must start with 'trajectory' (then 't', then state columns)"
+            )
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        if table.size == 0:
+            raise ValueError(f"{path}: no data rows")
+        has_t = len(header) > 1 and header[1] == "t"
+        ids = table[:, 0]
+        first = 2 if has_t else 1
+        if table.shape[1] <= first:
+            raise ValueError(f"{path}: no state columns after {'trajectory,t' if has_t else 'trajectory'}")
+        groups = [np.flatnonzero(ids == k) for k in np.unique(ids)]
+        lengths = {len(g) for g in groups}
+        if len(lengths) != 1:
+            raise ValueError(
+                f"{path}: ragged trajectories (lengths {sorted(lengths)}); every trajectory needs "
+                "the same number of rows"
+            )
+        states = np.stack([table[g, first:] for g in groups])
+        if has_t:
+            dts = [_uniform_dt(table[g, 1], f"{path} (trajectory {int(ids[g[0]])})") for g in groups]
+            file_dt = float(np.mean(dts))
+            if dt is None:
+                dt = file_dt
+    else:
+        raise ValueError(f"{path}: expected a .npz or .csv file, got '{path.suffix}'")
+    if dt is None:
+        raise ValueError(f"{path}: no time step: give `dt` (--dt) or time stamps in the file")
+    return TrajectoryDataset(np.asarray(states, dtype=np.float32), dt, coordinates, name=path.stem)
+
+
+def trajectories_to_csv(data: TrajectoryDataset) -> str:
+    """The CSV text of ``data`` in the layout :func:`load_trajectories` reads."""
+    states = np.asarray(data.states)
+    n, T, d = states.shape
+    lines = [",".join(["trajectory", "t"] + [f"z{i}" for i in range(d)])]
+    for k in range(n):
+        for i in range(T):
+            row = [str(k), f"{i * data.dt:.12g}"] + [repr(float(v)) for v in states[k, i]]
+            lines.append(",".join(row))
+    return "\n".join(lines) + "\n"

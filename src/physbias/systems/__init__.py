@@ -12,11 +12,14 @@ from .mechanics import (
     sample_initial_states,
     simulate,
 )
+from .registry import SYSTEMS, get_system
 from .rotations import random_rotations, rotated_clouds
 from .spring import SpringForm, sample_spring, spring_force
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "SYSTEMS",
+    "get_system",
     "AbstractMechanicalSystem",
     "ChainPendulum",
     "CoupledOscillators",
