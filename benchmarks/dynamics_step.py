@@ -1,0 +1,108 @@
+"""Training throughput of dynamics models (HNN, LNN, Neural ODE, 2nd-order NODE) against the
+machine's float32 matrix-product rate, in one run.
+
+    python benchmarks/dynamics_step.py [--batch 2048] [--width 128]
+
+Each model is trained with `physbias.fit` on time derivatives of a 4-dimensional state (double
+pendulum size), full batch, compile time excluded by differencing two runs with the same chunk
+length. FLOPs per step are counted by XLA (`cost_analysis`) on the compiled step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import pathlib
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from physbias import Dataset, fit
+from physbias.dynamics import HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE, derivative_loss
+from physbias.report import environment, print_table
+
+_spec = importlib.util.spec_from_file_location(
+    "train_step", pathlib.Path(__file__).with_name("train_step.py")
+)
+_train_step = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_train_step)
+matmul_gflops = _train_step.matmul_gflops
+
+
+def step_flops(model, data) -> float:
+    """FLOPs of one Adam step as counted by XLA's cost analysis."""
+    opt = optax.adam(1e-3)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    loss = derivative_loss()
+
+    def step(params, state, batch):
+        value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch, None))(params)
+        updates, state = opt.update(grads, state, params)
+        return eqx.apply_updates(params, updates), state, value
+
+    compiled = jax.jit(step).lower(params, opt.init(params), data.as_tuple()).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))
+
+
+def seconds_per_step(model, data, steps: int, repeats: int) -> float:
+    chunk = 20
+
+    def timed(epochs):
+        t = time.perf_counter()
+        fit(
+            model,
+            derivative_loss(),
+            data,
+            key=jax.random.key(0),
+            epochs=epochs,
+            chunks=epochs // chunk,
+            progress=False,
+        )
+        return time.perf_counter() - t
+
+    return min((timed(chunk + steps) - timed(chunk)) / steps for _ in range(repeats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2048)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    peak = max(matmul_gflops(n, args.repeats) for n in (1024, 2048))
+    key = jax.random.key(0)
+    z = jax.random.normal(key, (args.batch, 4))
+    data = Dataset(z, jnp.roll(z, 1, axis=1))
+    models = {
+        "Neural ODE": NeuralODE(4, args.width, 2, key=key),
+        "2nd-order NODE": SecondOrderNODE(4, args.width, 2, key=key),
+        "HNN": HamiltonianNN(4, args.width, 2, key=key),
+        "LNN": LagrangianNN(4, args.width, 2, key=key),
+    }
+    rows = [{"model": "matmul f32 (best of 1024, 2048)", "GFLOP/s": peak, "ratio_to_matmul": 1.0}]
+    for name, model in models.items():
+        sec = seconds_per_step(model, data, args.steps, args.repeats)
+        flops = step_flops(model, data)
+        rows.append(
+            {
+                "model": f"{name}, batch {args.batch}, 2x{args.width} softplus",
+                "ms_per_step": sec * 1e3,
+                "steps_per_s": 1 / sec,
+                "GFLOP_per_step": flops / 1e9,
+                "GFLOP/s": flops / sec / 1e9,
+                "ratio_to_matmul": flops / sec / 1e9 / peak,
+            }
+        )
+    env = environment()
+    print_table(rows, title=f"dynamics_step ({env['device']}, jax {env['jax']})")
+
+
+if __name__ == "__main__":
+    main()
