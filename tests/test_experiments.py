@@ -42,7 +42,7 @@ def test_spring_inductive_bias_is_exactly_odd():
 
 def test_rotation_exp_map_output_is_a_rotation():
     exp = get_experiment("rotation")
-    config = dataclasses.replace(exp.make_config("quick"), epochs=150)
+    config = dataclasses.replace(exp.make_config("quick"), epochs=60, n_train=200, n_test=100)
     rows = {r["output"]: r for r in exp.run(config, seed=0, progress=False).table}
     for name in ("exp map so(3)", "6D Gram-Schmidt"):
         assert rows[name]["orthogonality_error_max"] < 1e-5
@@ -53,7 +53,7 @@ def test_rotation_exp_map_output_is_a_rotation():
 
 def test_integrators_experiment_measures_orders_and_bounded_energy():
     exp = get_experiment("integrators")
-    config = dataclasses.replace(exp.make_config("quick"), periods=10)
+    config = dataclasses.replace(exp.make_config("quick"), periods=10, convergence_levels=3)
     rows = {(r["system"], r["integrator"]): r for r in exp.run(config, seed=0, progress=False).table}
     for system in ("pendulum", "kepler"):
         for method in ("rk4", "leapfrog", "yoshida4"):
