@@ -1,5 +1,6 @@
 """Dynamics: learned vector fields, integrators and rollouts."""
 
+from .constrained import ConstrainedHamiltonianNN
 from .integrators import (
     INTEGRATORS,
     RK4,
@@ -20,6 +21,7 @@ __all__ = [
     "RK4",
     "AbstractDynamics",
     "AbstractIntegrator",
+    "ConstrainedHamiltonianNN",
     "Euler",
     "HamiltonianNN",
     "ImplicitMidpoint",

@@ -1,7 +1,9 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
+from .constraints import DistanceConstraints, constrained_hamiltonian_field, constraint_violation
 from .mechanics import (
     AbstractMechanicalSystem,
+    CartesianChainPendulum,
     ChainPendulum,
     CoupledOscillators,
     Kepler,
@@ -21,6 +23,10 @@ __all__ = [
     "SYSTEMS",
     "get_system",
     "AbstractMechanicalSystem",
+    "CartesianChainPendulum",
+    "DistanceConstraints",
+    "constrained_hamiltonian_field",
+    "constraint_violation",
     "ChainPendulum",
     "CoupledOscillators",
     "Kepler",

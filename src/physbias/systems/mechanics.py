@@ -343,7 +343,7 @@ class Kepler(AbstractMechanicalSystem):
 
 
 def simulate(
-    system: AbstractMechanicalSystem,
+    system: AbstractMechanicalSystem | CartesianChainPendulum,
     z0: Float[Array, "*batch 2n"],
     dt: float,
     steps: int,
@@ -372,8 +372,57 @@ def simulate(
         return np.asarray(out).reshape(*z0.shape[:-1], steps + 1, z0.shape[-1])
 
 
-def sample_initial_states(system: AbstractMechanicalSystem, key: PRNGKeyArray, n: int) -> Array:
+def sample_initial_states(
+    system: AbstractMechanicalSystem | CartesianChainPendulum, key: PRNGKeyArray, n: int
+) -> Array:
     """``n`` initial states, shape ``(n, 2 n_dof)``."""
     if n < 1:
         raise ValueError(f"`n` must be positive, got {n}")
     return jax.vmap(system.sample_initial)(jax.random.split(key, n))
+
+
+class CartesianChainPendulum(eqx.Module):
+    """The N-link chain pendulum in Cartesian coordinates with explicit constraints.
+
+    Canonical state ``z = (x, p)`` with ``x`` the ``N`` positions in the plane (``2N`` entries)
+    and ``p = m xdot``; ``H = sum |p_k|^2 / (2 m_k) + g sum m_k y_k`` subject to the chain's
+    distance constraints (:class:`~physbias.systems.constraints.DistanceConstraints`). The same
+    physics as :class:`ChainPendulum`, which uses angles.
+    """
+
+    angles: ChainPendulum = ChainPendulum()
+
+    @property
+    def n_dof(self) -> int:
+        return 2 * self.angles.n_dof
+
+    @property
+    def constraints(self):
+        from .constraints import DistanceConstraints
+
+        return DistanceConstraints.chain(self.angles.lengths)
+
+    def _mass(self, dtype):
+        return jnp.repeat(jnp.asarray(self.angles.masses, dtype), 2)
+
+    def hamiltonian(self, z: Float[Array, " 4N"]) -> Float[Array, ""]:
+        x, p = split_state(z)
+        m = self._mass(z.dtype)
+        heights = x.reshape(-1, 2)[:, 1]
+        return 0.5 * jnp.sum(p**2 / m) + self.angles.gravity * jnp.sum(m[::2] * heights)
+
+    energy = hamiltonian
+
+    def field(self, z: Float[Array, " 4N"]) -> Float[Array, " 4N"]:
+        from .constraints import constrained_hamiltonian_field
+
+        return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z)
+
+    def from_angles(self, state: Float[Array, " 2N"]) -> Float[Array, " 4N"]:
+        """Map an angle-coordinate state ``(theta, thetadot)`` to ``(x, p)``."""
+        theta, thetadot = split_state(state)
+        x, xdot = jax.jvp(self.angles.positions, (theta,), (thetadot,))
+        return jnp.concatenate([x.ravel(), self._mass(state.dtype) * xdot.ravel()])
+
+    def sample_initial(self, key) -> Float[Array, " 4N"]:
+        return self.from_angles(self.angles.sample_initial(key))

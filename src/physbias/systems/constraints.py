@@ -1,0 +1,110 @@
+"""Holonomic distance constraints from a body graph, and constrained Hamiltonian dynamics.
+
+Bodies move in Cartesian coordinates ``q = (x_1, ..., x_N)`` (each in R^dim); the graph fixes
+distances ``|x_i - x_j| = l_ij`` (edges) and ``|x_i - a| = l_i`` to fixed anchor points.
+Constraints are written ``Phi(q) = |x_i - x_j|^2 - l_ij^2 = 0``.
+
+Constrained Hamilton equations (Finzi, Wang & Wilson 2020, "CHNN"): with phase-space constraints
+``Psi(z) = [Phi(q); DPhi(q) dH/dp]`` the motion is
+
+.. math:: \\dot z = J\\nabla H - J D\\Psi^\\top (D\\Psi J D\\Psi^\\top)^{-1} D\\Psi J \\nabla H,
+
+the Lagrange multipliers being the solution of the ``2k x 2k`` linear system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+
+class DistanceConstraints(eqx.Module):
+    """``Phi(q)`` for distance constraints between bodies and to fixed anchors.
+
+    Args:
+        n_bodies: number of bodies; ``q`` has ``n_bodies * dim`` entries.
+        edges: ``(i, j, length)`` triples: ``|x_i - x_j| = length``.
+        anchors: ``(i, point, length)`` triples: ``|x_i - point| = length``.
+        dim: spatial dimension.
+    """
+
+    n_bodies: int = eqx.field(static=True)
+    edges: tuple[tuple[int, int, float], ...] = eqx.field(static=True)
+    anchors: tuple[tuple[int, tuple[float, ...], float], ...] = eqx.field(static=True)
+    dim: int = eqx.field(static=True, default=2)
+
+    def __check_init__(self):
+        for i, j, length in self.edges:
+            if not (0 <= i < self.n_bodies and 0 <= j < self.n_bodies and i != j):
+                raise ValueError(f"DistanceConstraints: bad edge ({i}, {j}) for {self.n_bodies} bodies")
+            if length <= 0:
+                raise ValueError(f"DistanceConstraints: edge lengths must be positive, got {length}")
+        for i, point, length in self.anchors:
+            if not 0 <= i < self.n_bodies or len(point) != self.dim or length <= 0:
+                raise ValueError(f"DistanceConstraints: bad anchor ({i}, {point}, {length})")
+        if not self.edges and not self.anchors:
+            raise ValueError("DistanceConstraints: give at least one edge or anchor")
+
+    @classmethod
+    def chain(cls, lengths, dim: int = 2) -> DistanceConstraints:
+        """A chain hanging from the origin: body 0 at ``lengths[0]`` from it, body ``k`` at
+        ``lengths[k]`` from body ``k-1`` (the N-link pendulum)."""
+        lengths = tuple(float(v) for v in lengths)
+        edges = tuple((k - 1, k, lengths[k]) for k in range(1, len(lengths)))
+        return cls(len(lengths), edges, ((0, (0.0,) * dim, lengths[0]),), dim)
+
+    @property
+    def n_constraints(self) -> int:
+        return len(self.edges) + len(self.anchors)
+
+    def __call__(self, q: Float[Array, " nd"]) -> Float[Array, " k"]:
+        x = q.reshape(self.n_bodies, self.dim)
+        out = []
+        if self.edges:
+            i, j, length = (np.array(v) for v in zip(*self.edges, strict=True))
+            out.append(jnp.sum((x[i] - x[j]) ** 2, axis=-1) - jnp.asarray(length, q.dtype) ** 2)
+        if self.anchors:
+            i = np.array([a[0] for a in self.anchors])
+            points = jnp.asarray(np.array([a[1] for a in self.anchors]), q.dtype)
+            length = jnp.asarray(np.array([a[2] for a in self.anchors]), q.dtype)
+            out.append(jnp.sum((x[i] - points) ** 2, axis=-1) - length**2)
+        return jnp.concatenate(out)
+
+
+def _apply_j(m: Array) -> Array:
+    """``J m`` for ``J = [[0, I], [-I, 0]]`` acting on the first axis of ``m``."""
+    n = m.shape[0] // 2
+    return jnp.concatenate([m[n:], -m[:n]])
+
+
+def constrained_hamiltonian_field(
+    hamiltonian: Callable[[Array], Array],
+    constraints: Callable[[Array], Array],
+    z: Float[Array, " 2m"],
+) -> Float[Array, " 2m"]:
+    """``dz/dt`` of ``H(q, p)`` restricted to ``Phi(q) = 0`` (see the module docstring)."""
+    n = z.shape[0] // 2
+    j_grad = _apply_j(jax.grad(hamiltonian)(z))
+
+    def psi(z):
+        q = z[:n]
+        qdot = jax.grad(hamiltonian)(z)[n:]
+        return jnp.concatenate([constraints(q), jax.jvp(constraints, (q,), (qdot,))[1]])
+
+    dpsi = jax.jacfwd(psi)(z)  # (2k, 2n)
+    j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)
+    multipliers = jnp.linalg.solve(dpsi @ j_dpsi_t, dpsi @ j_grad)
+    return j_grad - j_dpsi_t @ multipliers
+
+
+def constraint_violation(constraints: Callable[[Array], Array], trajectory: Array) -> Array:
+    """``max_k |Phi_k(q_t)|`` at every time of a ``(..., T, 2m)`` trajectory -> ``(..., T)``."""
+    traj = jnp.asarray(trajectory)
+    n = traj.shape[-1] // 2
+    flat = traj.reshape(-1, traj.shape[-1])[:, :n]
+    return jnp.max(jnp.abs(jax.vmap(constraints)(flat)), axis=-1).reshape(traj.shape[:-1])
