@@ -134,9 +134,17 @@ def fit_trajectories(
             logy=True,
         )
     )
+    if result.diverged and model == "lnn":
+        notes_extra = [
+            "LNN: the learned Lagrangian's Hessian in qdot became singular, so the Euler-Lagrange solve "
+            "gave non-finite accelerations; a second-order NODE (--model node2) or an HNN avoids the solve."
+        ]
+    else:
+        notes_extra = []
     notes = [
         result.message,
-        f"held-out rollouts: RK4 from each held-out trajectory's first state, dt = {data.dt}.",
+        *notes_extra,
+        f"held-out rollouts: RK4 from each held-out trajectory's first state, dt = {data.dt:.6g}.",
     ]
     res = Result(
         "fit",
