@@ -87,3 +87,29 @@ def test_random_chnn_keeps_its_state_on_the_constraint_manifold():
 def test_bad_constraints(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_projection_restores_position_and_velocity_constraints():
+    with jax.enable_x64(True):
+        cart = CartesianChainPendulum(ChainPendulum((1.0, 2.0, 1.0), (1.0, 0.5, 1.5)))
+        z = cart.sample_initial(jax.random.key(5))
+        noisy = z + 1e-2 * jax.random.normal(jax.random.key(6), z.shape)
+        fixed = jax.jit(cart.project)(noisy)
+        q, p = fixed[:6], fixed[6:]
+        velocity = p / jnp.repeat(jnp.asarray(cart.angles.masses), 2)
+        assert float(jnp.max(jnp.abs(cart.constraints(q)))) < 1e-12
+        assert float(jnp.max(jnp.abs(jax.jvp(cart.constraints, (q,), (velocity,))[1]))) < 1e-12
+        assert float(jnp.linalg.norm(fixed - z)) < 0.1  # stays near the state it came from
+
+
+def test_chaos_floor_is_small_for_a_pendulum_and_large_for_a_chaotic_chain():
+    from physbias.metrics import chaos_floor
+    from physbias.systems import Pendulum
+
+    key = jax.random.key(7)
+    pend = Pendulum()
+    floor_pend = chaos_floor(pend, sample_initial_states(pend, key, 2), 0.03, 100, key=key)
+    assert np.all(floor_pend < 1e-3) and np.all(floor_pend > 1e-7)
+    chain = CartesianChainPendulum(ChainPendulum((1.0,) * 3, (1.0,) * 3, max_angle=2.0))
+    floor_chain = chaos_floor(chain, sample_initial_states(chain, key, 2), 0.03, 400, key=key)
+    assert np.all(np.isfinite(floor_chain)) and np.max(floor_chain) > np.max(floor_pend)

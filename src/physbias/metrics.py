@@ -113,3 +113,28 @@ def energy_drift(energy_fn, trajectory: Array) -> Array:
     e = jax.vmap(energy_fn)(flat).reshape(traj.shape[:-1])
     e0 = e[..., :1]
     return jnp.abs(e - e0) / jnp.where(jnp.abs(e0) > 0, jnp.abs(e0), 1.0)
+
+
+def chaos_floor(
+    system, z0: Array, dt: float, steps: int, *, key: PRNGKeyArray, epsilon: float = 1e-4
+) -> Array:
+    """The error floor of any learned model on a (chaotic) system (Finzi et al. 2020).
+
+    The true trajectory from ``z0`` (shape ``(B, d)``) is compared with the true trajectory from
+    ``z0 + epsilon * u`` (``u`` a random unit direction per state), projected back onto the
+    constraints when the system has a ``project`` method. Returns the geometric-mean relative
+    error over time for each initial state, shape ``(B,)`` (float64 simulation).
+    """
+    from .systems.mechanics import simulate
+
+    z0 = np.asarray(z0, dtype=np.float64)
+    u = np.asarray(jax.random.normal(key, z0.shape), dtype=np.float64)
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    perturbed = z0 + epsilon * u
+    if hasattr(system, "project"):
+        with jax.enable_x64(True):
+            perturbed = np.asarray(jax.vmap(system.project)(jnp.asarray(perturbed)))
+    true = simulate(system, z0, dt, steps)
+    near = simulate(system, perturbed, dt, steps)
+    with jax.enable_x64(True):
+        return np.asarray(geometric_mean_relative_error(jnp.asarray(near), jnp.asarray(true)))

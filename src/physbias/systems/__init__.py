@@ -1,6 +1,11 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
-from .constraints import DistanceConstraints, constrained_hamiltonian_field, constraint_violation
+from .constraints import (
+    DistanceConstraints,
+    constrained_hamiltonian_field,
+    constraint_violation,
+    project_onto_constraints,
+)
 from .mechanics import (
     AbstractMechanicalSystem,
     CartesianChainPendulum,
@@ -27,6 +32,7 @@ __all__ = [
     "DistanceConstraints",
     "constrained_hamiltonian_field",
     "constraint_violation",
+    "project_onto_constraints",
     "ChainPendulum",
     "CoupledOscillators",
     "Kepler",

@@ -108,3 +108,29 @@ def constraint_violation(constraints: Callable[[Array], Array], trajectory: Arra
     n = traj.shape[-1] // 2
     flat = traj.reshape(-1, traj.shape[-1])[:, :n]
     return jnp.max(jnp.abs(jax.vmap(constraints)(flat)), axis=-1).reshape(traj.shape[:-1])
+
+
+def project_onto_constraints(
+    constraints: Callable[[Array], Array],
+    inverse_mass: Float[Array, " m"],
+    z: Float[Array, " 2m"],
+    iterations: int = 8,
+) -> Float[Array, " 2m"]:
+    """Nearest valid state: positions by Newton steps ``q <- q - DPhi^T (DPhi DPhi^T)^{-1} Phi(q)``,
+    then momenta projected onto the tangent space, ``p <- p - DPhi^T (DPhi M^{-1} DPhi^T)^{-1}
+    DPhi M^{-1} p``, so that ``Phi(q) = 0`` and ``d/dt Phi = DPhi M^{-1} p = 0``.
+
+    ``inverse_mass`` is the diagonal of ``M^{-1}`` (one entry per coordinate).
+    """
+    n = z.shape[0] // 2
+    q, p = z[:n], z[n:]
+
+    def newton(_, q):
+        jac = jax.jacfwd(constraints)(q)
+        return q - jac.T @ jnp.linalg.solve(jac @ jac.T, constraints(q))
+
+    q = jax.lax.fori_loop(0, iterations, newton, q)
+    jac = jax.jacfwd(constraints)(q)
+    jm = jac * inverse_mass[None, :]
+    p = p - jac.T @ jnp.linalg.solve(jm @ jac.T, jm @ p)
+    return jnp.concatenate([q, p])

@@ -426,3 +426,9 @@ class CartesianChainPendulum(eqx.Module):
 
     def sample_initial(self, key) -> Float[Array, " 4N"]:
         return self.from_angles(self.angles.sample_initial(key))
+
+    def project(self, z: Float[Array, " 4N"]) -> Float[Array, " 4N"]:
+        """The nearest state satisfying the chain's constraints (positions and velocities)."""
+        from .constraints import project_onto_constraints
+
+        return project_onto_constraints(self.constraints, 1.0 / self._mass(z.dtype), z)
