@@ -7,7 +7,17 @@ import math
 from typing import Any
 
 # Config fields that must be > 0 when present (numbers of things, rates, ranges).
-_POSITIVE_HINTS = ("epochs", "learning_rate", "n_", "width", "depth", "steps")
+_POSITIVE_HINTS = (
+    "epochs",
+    "learning_rate",
+    "n_",
+    "width",
+    "depth",
+    "steps",
+    "dt",
+    "periods",
+    "convergence_levels",
+)
 
 
 def validate_config(config) -> None:
@@ -18,7 +28,8 @@ def validate_config(config) -> None:
             continue
         if not math.isfinite(value):
             raise ValueError(f"config `{f.name}` must be finite, got {value!r}")
-        if any(f.name.startswith(h) or f.name == h for h in _POSITIVE_HINTS) and value <= 0:
+        positive = any(f.name.startswith(h) or f.name.endswith("_" + h) for h in _POSITIVE_HINTS)
+        if positive and value <= 0:
             raise ValueError(f"config `{f.name}` must be positive, got {value!r}")
 
 

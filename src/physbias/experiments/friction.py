@@ -38,8 +38,8 @@ class FrictionConfig:
 
     def __post_init__(self):
         validate_config(self)
-        if self.damping <= 0 or self.dt <= 0:
-            raise ValueError("config `damping` and `dt` must be positive")
+        if self.damping <= 0:
+            raise ValueError(f"config `damping` must be positive, got {self.damping}")
 
     @classmethod
     def quick(cls) -> FrictionConfig:

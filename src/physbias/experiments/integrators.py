@@ -43,9 +43,6 @@ class IntegratorsConfig:
             raise ValueError(
                 f"config `kepler_eccentricity` must be in [0, 0.9), got {self.kepler_eccentricity}"
             )
-        for name in ("dt_pendulum", "dt_kepler", "periods", "convergence_levels"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"config `{name}` must be positive")
 
     @classmethod
     def quick(cls) -> IntegratorsConfig:

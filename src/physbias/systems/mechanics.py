@@ -357,10 +357,9 @@ def simulate(
     """
     import numpy as np
 
-    from ..dynamics.integrators import solve_adaptive  # noqa: PLC0415 - shared solver
+    from ..dynamics.integrators import _check_step, solve_adaptive  # shared solver and checks
 
-    if not (dt > 0) or steps < 1:
-        raise ValueError(f"simulate: need dt > 0 and steps >= 1, got dt={dt}, steps={steps}")
+    _check_step(dt, steps)
     with jax.enable_x64(True):
         z0 = jnp.asarray(np.asarray(z0, dtype=np.float64))
         system64 = jax.tree_util.tree_map(
