@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physbias.dynamics import ConstrainedHamiltonianNN
+from physbias.dynamics import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from physbias.systems import (
     CartesianChainPendulum,
     ChainPendulum,
@@ -52,6 +52,47 @@ def test_chnn_with_true_potential_and_masses_is_the_true_field():
         np.testing.assert_allclose(
             eqx.filter_jit(lambda m, z: m(z))(chnn, z), jax.jit(cart.field)(z), atol=1e-11
         )
+
+
+def test_clnn_with_true_potential_is_the_constrained_euler_lagrange_field():
+    # The CLNN acceleration in (x, xdot) must equal the true chain dynamics mapped from angles.
+    with jax.enable_x64(True):
+        angles = ChainPendulum((1.0, 2.0, 1.5), (1.0, 0.8, 1.2))
+        cart = CartesianChainPendulum(angles)
+        g = angles.gravity
+        m = jnp.asarray(angles.masses)
+        clnn = ConstrainedLagrangianNN(
+            cart.constraints,
+            key=jax.random.key(0),
+            masses=angles.masses,
+            potential=lambda x: g * jnp.sum(m * x.reshape(-1, 2)[:, 1]),
+        )
+        s = angles.sample_initial(jax.random.key(1))
+
+        @jax.jit
+        def both(s):
+            z = cart.to_velocity(cart.from_angles(s))
+            mapped = jax.jvp(lambda s: cart.to_velocity(cart.from_angles(s)), (s,), (angles.field(s),))[1]
+            return clnn(z), cart.velocity_field(z), mapped
+
+        learned, true, mapped = both(s)
+        np.testing.assert_allclose(learned, mapped, atol=1e-11)
+        np.testing.assert_allclose(true, mapped, atol=1e-11)
+
+
+def test_random_clnn_keeps_second_derivative_of_constraints_zero():
+    # d^2/dt^2 Phi = DPhi xddot + D^2Phi[xdot, xdot] = 0 for any learned potential and masses.
+    constraints = DistanceConstraints.chain((1.0, 1.0))
+    clnn = ConstrainedLagrangianNN(constraints, 32, 2, key=jax.random.key(3), masses=(0.5, 2.0))
+    cart = CartesianChainPendulum()
+    z = cart.to_velocity(cart.sample_initial(jax.random.key(4)))
+    zdot = eqx.filter_jit(lambda m, z: m(z))(clnn, z)
+    x, v, a = z[:4], z[4:], zdot[4:]
+    second = jax.jvp(lambda x: jax.jvp(constraints, (x,), (v,))[1], (x,), (v,))[1]
+    total = jax.jvp(constraints, (x,), (a,))[1] + second
+    assert float(jnp.max(jnp.abs(total))) < 1e-4
+    with pytest.raises(ValueError, match="masses"):
+        ConstrainedLagrangianNN(constraints, key=jax.random.key(0), masses=(1.0, -1.0))
 
 
 def test_simulated_cartesian_chain_keeps_constraints_and_energy():

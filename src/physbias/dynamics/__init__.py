@@ -1,6 +1,6 @@
 """Dynamics: learned vector fields, integrators and rollouts."""
 
-from .constrained import ConstrainedHamiltonianNN
+from .constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from .integrators import (
     INTEGRATORS,
     RK4,
@@ -22,6 +22,7 @@ __all__ = [
     "AbstractDynamics",
     "AbstractIntegrator",
     "ConstrainedHamiltonianNN",
+    "ConstrainedLagrangianNN",
     "Euler",
     "HamiltonianNN",
     "ImplicitMidpoint",

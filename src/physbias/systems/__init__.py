@@ -3,6 +3,7 @@
 from .constraints import (
     DistanceConstraints,
     constrained_hamiltonian_field,
+    constrained_lagrangian_field,
     constraint_violation,
     project_onto_constraints,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "CartesianChainPendulum",
     "DistanceConstraints",
     "constrained_hamiltonian_field",
+    "constrained_lagrangian_field",
     "constraint_violation",
     "project_onto_constraints",
     "ChainPendulum",

@@ -10,6 +10,14 @@ Constrained Hamilton equations (Finzi, Wang & Wilson 2020, "CHNN"): with phase-s
 .. math:: \\dot z = J\\nabla H - J D\\Psi^\\top (D\\Psi J D\\Psi^\\top)^{-1} D\\Psi J \\nabla H,
 
 the Lagrange multipliers being the solution of the ``2k x 2k`` linear system.
+
+Constrained Euler-Lagrange equations ("CLNN") for ``L(q, qdot)`` in velocity coordinates: with
+``M = d^2L/dqdot^2`` and ``f = dL/dq - (d^2L/dq dqdot) qdot``,
+
+.. math:: M \\ddot q = f + D\\Phi^\\top\\lambda, \\qquad D\\Phi\\,\\ddot q = -\\gamma,
+          \\qquad \\gamma = \\tfrac{d}{dt}(D\\Phi)\\,\\dot q = D^2\\Phi[\\dot q, \\dot q],
+
+so ``lambda = -(DPhi M^{-1} DPhi^T)^{-1} (gamma + DPhi M^{-1} f)`` (a ``k x k`` solve).
 """
 
 from __future__ import annotations
@@ -100,6 +108,30 @@ def constrained_hamiltonian_field(
     j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)
     multipliers = jnp.linalg.solve(dpsi @ j_dpsi_t, dpsi @ j_grad)
     return j_grad - j_dpsi_t @ multipliers
+
+
+def constrained_lagrangian_field(
+    lagrangian: Callable[[Array, Array], Array],
+    constraints: Callable[[Array], Array],
+    z: Float[Array, " 2m"],
+) -> Float[Array, " 2m"]:
+    """``dz/dt = (qdot, qddot)`` of ``L(q, qdot)`` restricted to ``Phi(q) = 0`` (module docstring).
+
+    The acceleration keeps ``d^2/dt^2 Phi = 0`` exactly; ``M`` must be non-singular.
+    """
+    n = z.shape[0] // 2
+    q, qdot = z[:n], z[n:]
+    mass = jax.hessian(lagrangian, argnums=1)(q, qdot)
+    grad_q = jax.grad(lagrangian, argnums=0)(q, qdot)
+    mixed = jax.jacfwd(jax.grad(lagrangian, argnums=1), argnums=0)(q, qdot)
+    force = grad_q - mixed @ qdot
+    jac = jax.jacfwd(constraints)(q)  # (k, m)
+    # gamma = d/dt (DPhi(q) qdot) at fixed qdot: the second derivative of Phi along qdot.
+    gamma = jax.jvp(lambda q: jax.jvp(constraints, (q,), (qdot,))[1], (q,), (qdot,))[1]
+    solved = jnp.linalg.solve(mass, jnp.concatenate([force[:, None], jac.T], axis=1))
+    free, m_inv_jac_t = solved[:, 0], solved[:, 1:]
+    multipliers = -jnp.linalg.solve(jac @ m_inv_jac_t, gamma + jac @ free)
+    return jnp.concatenate([qdot, free + m_inv_jac_t @ multipliers])
 
 
 def constraint_violation(constraints: Callable[[Array], Array], trajectory: Array) -> Array:

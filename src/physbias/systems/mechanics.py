@@ -387,6 +387,9 @@ class CartesianChainPendulum(eqx.Module):
     and ``p = m xdot``; ``H = sum |p_k|^2 / (2 m_k) + g sum m_k y_k`` subject to the chain's
     distance constraints (:class:`~physbias.systems.constraints.DistanceConstraints`). The same
     physics as :class:`ChainPendulum`, which uses angles.
+
+    ``field``/``hamiltonian`` act on ``(x, p)`` (what :func:`simulate` integrates);
+    ``velocity_field``/``lagrangian`` on ``(x, xdot)``; ``to_velocity``/``to_canonical`` convert.
     """
 
     angles: ChainPendulum = ChainPendulum()
@@ -416,6 +419,27 @@ class CartesianChainPendulum(eqx.Module):
         from .constraints import constrained_hamiltonian_field
 
         return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z)
+
+    def lagrangian(self, x: Float[Array, " 2N"], xdot: Float[Array, " 2N"]) -> Float[Array, ""]:
+        """``L = sum m_k |xdot_k|^2 / 2 - g sum m_k y_k`` (the constraints are kept separately)."""
+        m = self._mass(x.dtype)
+        return 0.5 * jnp.sum(m * xdot**2) - self.angles.gravity * jnp.sum(m[::2] * x.reshape(-1, 2)[:, 1])
+
+    def velocity_field(self, z: Float[Array, " 4N"]) -> Float[Array, " 4N"]:
+        """``d/dt (x, xdot)`` by the constrained Euler-Lagrange equations."""
+        from .constraints import constrained_lagrangian_field
+
+        return constrained_lagrangian_field(self.lagrangian, self.constraints, z)
+
+    def to_velocity(self, z: Float[Array, "*b 4N"]) -> Float[Array, "*b 4N"]:
+        """``(x, p) -> (x, xdot)``."""
+        x, p = split_state(z)
+        return jnp.concatenate([x, p / self._mass(z.dtype)], axis=-1)
+
+    def to_canonical(self, z: Float[Array, "*b 4N"]) -> Float[Array, "*b 4N"]:
+        """``(x, xdot) -> (x, p)``."""
+        x, v = split_state(z)
+        return jnp.concatenate([x, v * self._mass(z.dtype)], axis=-1)
 
     def from_angles(self, state: Float[Array, " 2N"]) -> Float[Array, " 4N"]:
         """Map an angle-coordinate state ``(theta, thetadot)`` to ``(x, p)``."""
