@@ -100,3 +100,31 @@ def test_legendre_maps_are_inverse_and_hamiltonian_equals_energy():
 def test_bad_system_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_gyroscope_conserves_energy_and_both_cyclic_momenta():
+    from physbias.systems import Gyroscope
+
+    top = Gyroscope()
+    traj = simulate(top, sample_initial_states(top, jax.random.key(0), 2), 0.01, 300)
+    with jax.enable_x64(True):
+        t = jnp.asarray(traj)
+        energy = np.asarray(jax.vmap(jax.vmap(top.energy))(t))
+        momenta = np.asarray(jax.vmap(jax.vmap(top.to_canonical))(t))[..., 4:]  # p_phi, p_psi
+    assert np.max(np.abs(energy - energy[:, :1])) < 1e-7 * np.max(np.abs(energy))
+    assert np.max(np.abs(momenta - momenta[:, :1])) < 1e-7 * np.max(np.abs(momenta))
+    assert np.ptp(traj[..., 3]) > 1e-3  # it nutates: theta is not constant
+
+
+def test_gyroscope_steady_precession_matches_the_analytic_rate():
+    # theta = const requires I1 cos(theta) phidot^2 - I3 w3 phidot + m g l = 0 (slow root).
+    from physbias.systems import Gyroscope
+
+    top = Gyroscope()
+    theta, w3 = 0.8, 15.0
+    a, b, c = top.I1 * np.cos(theta), -top.I3 * w3, top.mass * top.gravity * top.length
+    phidot = (-b - np.sqrt(b * b - 4 * a * c)) / (2 * a)
+    z0 = np.array([theta, 0.0, 0.0, 0.0, phidot, w3 - phidot * np.cos(theta)])
+    traj = simulate(top, z0, 0.01, 200)
+    np.testing.assert_allclose(traj[:, 0], theta, atol=1e-8)
+    np.testing.assert_allclose(traj[:, 1], phidot * 0.01 * np.arange(201), atol=1e-7)

@@ -116,14 +116,22 @@ def energy_drift(energy_fn, trajectory: Array) -> Array:
 
 
 def chaos_floor(
-    system, z0: Array, dt: float, steps: int, *, key: PRNGKeyArray, epsilon: float = 1e-4
+    system,
+    z0: Array,
+    dt: float,
+    steps: int,
+    *,
+    key: PRNGKeyArray,
+    epsilon: float = 1e-4,
+    per_step: bool = False,
 ) -> Array:
     """The error floor of any learned model on a (chaotic) system (Finzi et al. 2020).
 
     The true trajectory from ``z0`` (shape ``(B, d)``) is compared with the true trajectory from
     ``z0 + epsilon * u`` (``u`` a random unit direction per state), projected back onto the
     constraints when the system has a ``project`` method. Returns the geometric-mean relative
-    error over time for each initial state, shape ``(B,)`` (float64 simulation).
+    error over steps ``1..steps`` for each initial state, shape ``(B,)`` (float64 simulation);
+    with ``per_step`` the relative error at every time instead, shape ``(B, steps + 1)``.
     """
     from .systems.mechanics import simulate
 
@@ -137,4 +145,5 @@ def chaos_floor(
     true = simulate(system, z0, dt, steps)
     near = simulate(system, perturbed, dt, steps)
     with jax.enable_x64(True):
-        return np.asarray(geometric_mean_relative_error(jnp.asarray(near), jnp.asarray(true)))
+        rel = np.asarray(relative_error(jnp.asarray(near), jnp.asarray(true)))
+    return rel if per_step else np.asarray(geometric_mean(rel[..., 1:], axis=-1))

@@ -29,9 +29,9 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import energy, friction, integrators, rotation, spring, triangle
+    from . import chain_pendulum, energy, friction, integrators, rotation, spring, triangle
 
-    modules = (triangle, spring, rotation, integrators, energy, friction)
+    modules = (triangle, spring, rotation, integrators, energy, friction, chain_pendulum)
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 

@@ -7,6 +7,7 @@ from .constraints import (
     constraint_violation,
     project_onto_constraints,
 )
+from .gyroscope import Gyroscope
 from .mechanics import (
     AbstractMechanicalSystem,
     CartesianChainPendulum,
@@ -37,6 +38,7 @@ __all__ = [
     "project_onto_constraints",
     "ChainPendulum",
     "CoupledOscillators",
+    "Gyroscope",
     "Kepler",
     "MassSpring",
     "NBody2D",

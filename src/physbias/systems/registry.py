@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .gyroscope import Gyroscope
 from .mechanics import (
     AbstractMechanicalSystem,
     ChainPendulum,
@@ -26,6 +27,7 @@ def _systems() -> dict[str, AbstractMechanicalSystem]:
         "2-body": NBody2D((1.0, 1.0)),
         "3-body": NBody2D((1.0, 1.0, 1.0)),
         "kepler": Kepler(),
+        "gyroscope": Gyroscope(),
     }
 
 
