@@ -1,10 +1,11 @@
-"""Training throughput of dynamics models (HNN, LNN, Neural ODE, 2nd-order NODE) against the
-machine's float32 matrix-product rate, in one run.
+"""Training throughput of dynamics models (HNN, LNN, Neural ODE, 2nd-order NODE, CHNN, CLNN)
+against the machine's float32 matrix-product rate, in one run.
 
     python benchmarks/dynamics_step.py [--batch 2048] [--width 128]
 
 Each model is trained with `physbias.fit` on time derivatives of a 4-dimensional state (double
-pendulum size), full batch, compile time excluded by differencing two runs with the same chunk
+pendulum size; CHNN/CLNN: the same double pendulum in Cartesian coordinates, 8 numbers), full
+batch, compile time excluded by differencing two runs with the same chunk
 length. FLOPs per step are counted by XLA (`cost_analysis`) on the compiled step.
 """
 
@@ -21,8 +22,17 @@ import jax.numpy as jnp
 import optax
 
 from physbias import Dataset, fit
-from physbias.dynamics import HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE, derivative_loss
+from physbias.dynamics import (
+    ConstrainedHamiltonianNN,
+    ConstrainedLagrangianNN,
+    HamiltonianNN,
+    LagrangianNN,
+    NeuralODE,
+    SecondOrderNODE,
+    derivative_loss,
+)
 from physbias.report import environment, print_table
+from physbias.systems import CartesianChainPendulum, sample_initial_states
 
 _spec = importlib.util.spec_from_file_location(
     "train_step", pathlib.Path(__file__).with_name("train_step.py")
@@ -80,14 +90,19 @@ def main() -> None:
     key = jax.random.key(0)
     z = jax.random.normal(key, (args.batch, 4))
     data = Dataset(z, jnp.roll(z, 1, axis=1))
+    chain = CartesianChainPendulum()
+    zc = sample_initial_states(chain, key, args.batch)  # valid Cartesian states: constraints solvable
+    cartesian = Dataset(zc, jnp.roll(zc, 1, axis=1))
     models = {
-        "Neural ODE": NeuralODE(4, args.width, 2, key=key),
-        "2nd-order NODE": SecondOrderNODE(4, args.width, 2, key=key),
-        "HNN": HamiltonianNN(4, args.width, 2, key=key),
-        "LNN": LagrangianNN(4, args.width, 2, key=key),
+        "Neural ODE": (NeuralODE(4, args.width, 2, key=key), data),
+        "2nd-order NODE": (SecondOrderNODE(4, args.width, 2, key=key), data),
+        "HNN": (HamiltonianNN(4, args.width, 2, key=key), data),
+        "LNN": (LagrangianNN(4, args.width, 2, key=key), data),
+        "CHNN": (ConstrainedHamiltonianNN(chain.constraints, args.width, 2, key=key), cartesian),
+        "CLNN": (ConstrainedLagrangianNN(chain.constraints, args.width, 2, key=key), cartesian),
     }
     rows = [{"model": "matmul f32 (best of 1024, 2048)", "GFLOP/s": peak, "ratio_to_matmul": 1.0}]
-    for name, model in models.items():
+    for name, (model, data) in models.items():
         sec = seconds_per_step(model, data, args.steps, args.repeats)
         flops = step_flops(model, data)
         rows.append(

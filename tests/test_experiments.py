@@ -77,3 +77,17 @@ def test_friction_second_order_structure_beats_hnn():
     hnn = rows["HNN"]["rollout_error_geomean"]
     assert rows["2nd-order NODE + damping"]["rollout_error_geomean"] < 0.5 * hnn
     assert rows["2nd-order NODE"]["rollout_error_geomean"] < 0.5 * hnn
+
+
+def test_chain_pendulum_cartesian_constraints_beat_angles():
+    # Seed 004: Cartesian coordinates with explicit constraints learn the chain far better.
+    exp = get_experiment("chain-pendulum")
+    config = dataclasses.replace(
+        exp.make_config("quick"), models=("HNN", "CHNN", "CLNN"), test_steps=20, substeps=1
+    )
+    rows = {r["model"]: r for r in exp.run(config, seed=0, progress=False).table}
+    for name in ("CHNN", "CLNN"):
+        assert rows[name]["rollout_error_geomean"] < 0.3 * rows["HNN"]["rollout_error_geomean"]
+        assert rows[name]["rollout_error_geomean"] > rows[name]["chaos_floor"] > 0
+        assert rows[name]["mass_ratio_error_max"] < 0.5
+    assert {r["links"] for r in rows.values()} == {2}

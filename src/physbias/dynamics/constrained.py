@@ -85,8 +85,12 @@ class ConstrainedHamiltonianNN(_ConstrainedCartesian):
         x, p = split_state(z)
         return 0.5 * jnp.sum(p**2 / self._coordinate_masses(z.dtype)) + self.potential(x)
 
+    def velocity(self, x: Float[Array, " d"], p: Float[Array, " d"]) -> Float[Array, " d"]:
+        """``dH/dp = M^{-1} p``."""
+        return p / self._coordinate_masses(p.dtype)
+
     def __call__(self, z):
-        return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z)
+        return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z, self.velocity)
 
 
 class ConstrainedLagrangianNN(_ConstrainedCartesian):

@@ -17,6 +17,8 @@ _POSITIVE_HINTS = (
     "dt",
     "periods",
     "convergence_levels",
+    "substeps",
+    "links",
 )
 
 
@@ -24,6 +26,8 @@ def validate_config(config) -> None:
     """Raise ``ValueError`` for a non-positive size, count or learning rate, or a NaN/inf value."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+            value = min(value)  # a tuple of counts (e.g. chain lengths) is checked by its smallest
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if not math.isfinite(value):

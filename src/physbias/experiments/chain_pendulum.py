@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,18 +67,19 @@ class ChainPendulumConfig:
     train_steps: int = 20
     n_test: int = 20
     test_steps: int = 100
+    substeps: int = 4
     width: int = 128
     depth: int = 2
-    epochs: int = 2000
+    epochs: int = 1000
     learning_rate: float = 3e-3
-    batch_size: int = 0
+    batch_size: int = 256
     lnn_regularization: float = 0.0
     chaos_epsilon: float = 1e-4
 
     def __post_init__(self):
         validate_config(self)
-        if not self.links or any(int(n) < 1 for n in self.links):
-            raise ValueError(f"config `links` must be positive chain lengths, got {self.links}")
+        if not self.links:
+            raise ValueError("config `links` must list at least one chain length")
         unknown = [m for m in self.models if m not in _SPECS]
         if unknown or not self.models:
             raise ValueError(
@@ -88,13 +90,14 @@ class ChainPendulumConfig:
 
     @classmethod
     def quick(cls) -> ChainPendulumConfig:
-        return cls(links=(2,), n_train=20, n_test=4, test_steps=50, width=32, epochs=150)
+        return cls(links=(2,), n_train=20, n_test=4, test_steps=50, width=32, epochs=150, batch_size=0)
 
     @classmethod
     def full(cls) -> ChainPendulumConfig:
-        return cls(n_train=200, epochs=5000, n_test=50)
+        return cls(n_train=200, epochs=2000, n_test=50)
 
 
+@eqx.filter_jit
 def _to_cartesian_velocity(coordinates: str, chain: CartesianChainPendulum, traj):
     """Map ``(..., 2n)`` or ``(..., 4n)`` states in ``coordinates`` to Cartesian ``(x, xdot)``."""
     angles = chain.angles
@@ -111,6 +114,7 @@ def _to_cartesian_velocity(coordinates: str, chain: CartesianChainPendulum, traj
     return out.reshape(*traj.shape[:-1], out.shape[-1])
 
 
+@eqx.filter_jit
 def _from_angle_velocity(coordinates: str, chain: CartesianChainPendulum, traj):
     """Map angle-coordinate ``(theta, thetadot)`` trajectories into a model's ``coordinates``."""
     flat = traj.reshape(-1, traj.shape[-1])
@@ -138,12 +142,14 @@ def _derivative_dataset(coordinates: str, chain: CartesianChainPendulum, train: 
         return Dataset(np.asarray(states, np.float32), np.asarray(derivs, np.float32))
 
 
-def _rollout_errors(model, coordinates, chain, test: np.ndarray, dt: float):
+def _rollout_errors(model, coordinates, chain, test: np.ndarray, dt: float, substeps: int):
     """Per-trajectory geometric-mean relative error over steps 1..T and the per-step curve."""
     steps = test.shape[1] - 1
     with jax.enable_x64(True):
         z0 = np.asarray(_from_angle_velocity(coordinates, chain, jnp.asarray(test[:, 0])), np.float32)
-    pred = np.asarray(jax.jit(lambda z: rollout(model, z, dt, steps, RK4()))(jnp.asarray(z0)), np.float64)
+    pred = np.asarray(
+        jax.jit(lambda z: rollout(model, z, dt, steps, RK4(), substeps))(jnp.asarray(z0)), np.float64
+    )
     pred = np.where(np.isfinite(pred), pred, 1e30)
     with jax.enable_x64(True):
         pred_cart = _to_cartesian_velocity(coordinates, chain, jnp.asarray(pred))
@@ -205,7 +211,7 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
                 progress=progress,
                 description=f"{n}-link {name}",
             )
-            gm, rel = _rollout_errors(result.model, coordinates, chain, test, config.dt)
+            gm, rel = _rollout_errors(result.model, coordinates, chain, test, config.dt, config.substeps)
             row = {
                 "links": n,
                 "model": name,
@@ -218,7 +224,9 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
                 "diverged": bool(result.diverged),
             }
             if name in ("CHNN", "CLNN"):
-                row["mass_error_max"] = float(np.max(np.abs(np.asarray(result.model.masses()) - 1.0)))
+                # Masses are identified only up to a common factor (L and c L have the same motion).
+                masses = np.asarray(result.model.masses())
+                row["mass_ratio_error_max"] = float(np.max(np.abs(masses / np.mean(masses) - 1.0)))
             table.append(row)
             curves.append(series(name, t, np.mean(rel[:, 1:], axis=0)))
         curves.append(series("chaos floor", t, np.mean(floor_steps[:, 1:], axis=0), style="reference"))
@@ -241,7 +249,9 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
         f"chaos_floor: the same metric between the true trajectory and the true trajectory from a state "
         f"perturbed by {config.chaos_epsilon} and projected onto the constraints.",
         "models are trained on exact time derivatives (derivative MSE) with Adam (cosine-decayed "
-        "step size) and rolled out with RK4 in float32.",
+        "step size) and rolled out with RK4 in float32, "
+        f"{config.substeps} RK4 steps per dt (one RK4 step of 0.03 alone errs by ~3e-3 on the true "
+        "5-link field).",
     ]
     return Result(
         "chain-pendulum", dataclasses.asdict(config), table, time.perf_counter() - start, [figure], notes

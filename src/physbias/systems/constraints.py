@@ -94,15 +94,23 @@ def constrained_hamiltonian_field(
     hamiltonian: Callable[[Array], Array],
     constraints: Callable[[Array], Array],
     z: Float[Array, " 2m"],
+    velocity: Callable[[Array, Array], Array] | None = None,
 ) -> Float[Array, " 2m"]:
-    """``dz/dt`` of ``H(q, p)`` restricted to ``Phi(q) = 0`` (see the module docstring)."""
+    """``dz/dt`` of ``H(q, p)`` restricted to ``Phi(q) = 0`` (see the module docstring).
+
+    ``velocity(q, p) = dH/dp`` in closed form, when known (e.g. ``p / m``), keeps the potential's
+    network out of ``DPsi``: ``Psi`` then costs no second derivatives of the network.
+    """
     n = z.shape[0] // 2
     j_grad = _apply_j(jax.grad(hamiltonian)(z))
+    if velocity is None:
+
+        def velocity(q, p):
+            return jax.grad(hamiltonian)(jnp.concatenate([q, p]))[n:]
 
     def psi(z):
-        q = z[:n]
-        qdot = jax.grad(hamiltonian)(z)[n:]
-        return jnp.concatenate([constraints(q), jax.jvp(constraints, (q,), (qdot,))[1]])
+        q, p = z[:n], z[n:]
+        return jnp.concatenate([constraints(q), jax.jvp(constraints, (q,), (velocity(q, p),))[1]])
 
     dpsi = jax.jacfwd(psi)(z)  # (2k, 2n)
     j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)

@@ -434,12 +434,12 @@ class CartesianChainPendulum(eqx.Module):
     def to_velocity(self, z: Float[Array, "*b 4N"]) -> Float[Array, "*b 4N"]:
         """``(x, p) -> (x, xdot)``."""
         x, p = split_state(z)
-        return jnp.concatenate([x, p / self._mass(z.dtype)], axis=-1)
+        return jnp.concatenate([x, p / jnp.broadcast_to(self._mass(z.dtype), p.shape)], axis=-1)
 
     def to_canonical(self, z: Float[Array, "*b 4N"]) -> Float[Array, "*b 4N"]:
         """``(x, xdot) -> (x, p)``."""
         x, v = split_state(z)
-        return jnp.concatenate([x, v * self._mass(z.dtype)], axis=-1)
+        return jnp.concatenate([x, v * jnp.broadcast_to(self._mass(z.dtype), v.shape)], axis=-1)
 
     def from_angles(self, state: Float[Array, " 2N"]) -> Float[Array, " 4N"]:
         """Map an angle-coordinate state ``(theta, thetadot)`` to ``(x, p)``."""
