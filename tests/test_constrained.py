@@ -152,5 +152,5 @@ def test_chaos_floor_is_small_for_a_pendulum_and_large_for_a_chaotic_chain():
     floor_pend = chaos_floor(pend, sample_initial_states(pend, key, 2), 0.03, 100, key=key)
     assert np.all(floor_pend < 1e-3) and np.all(floor_pend > 1e-7)
     chain = CartesianChainPendulum(ChainPendulum((1.0,) * 3, (1.0,) * 3, max_angle=2.0))
-    floor_chain = chaos_floor(chain, sample_initial_states(chain, key, 2), 0.03, 400, key=key)
+    floor_chain = chaos_floor(chain, sample_initial_states(chain, key, 2), 0.03, 200, key=key)
     assert np.all(np.isfinite(floor_chain)) and np.max(floor_chain) > np.max(floor_pend)
