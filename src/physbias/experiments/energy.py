@@ -122,7 +122,8 @@ def run(config: EnergyConfig, *, seed: int = 0, progress: bool = True) -> Result
     notes = [
         "trained on exact time derivatives of (q, p) at states along short trajectories; tested by "
         "RK4 rollouts from unseen initial states over `horizon_steps` steps.",
-        "rollout_error_geomean: geometric mean over time of |z_hat - z| / (|z_hat| + |z|), averaged "
+        "rollout_error_geomean: geometric mean over steps 1..T (the exact start left out) of "
+        "|z_hat - z| / (|z_hat| + |z|), averaged "
         "over test trajectories; energy_error_final: median relative drift of the true energy.",
     ]
     return Result("energy", dataclasses.asdict(config), table, time.perf_counter() - start, figures, notes)
