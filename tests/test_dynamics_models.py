@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physbias.dynamics import HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+from physbias.dynamics import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
 from physbias.systems import ChainPendulum, Pendulum
 
 
@@ -78,3 +78,28 @@ def test_models_are_modules_usable_under_jit_and_grad(getkey):
     loss = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2)))
     grads = loss(model)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
+
+
+def test_delan_acceleration_solves_the_structured_euler_lagrange_equation(getkey):
+    # M(q) qddot = -grad V - Mdot qdot + grad_q (qdot' M qdot) / 2, with M symmetric positive definite.
+    with jax.enable_x64(True):
+        model = DeepLagrangianNN(6, 32, 2, key=getkey())
+        model = jax.tree_util.tree_map(
+            lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, model
+        )
+        q, qdot = jax.random.normal(getkey(), (2, 3), dtype=jnp.float64)
+
+        @jax.jit
+        def check(q, qdot):
+            mass = model.mass_matrix(q)
+            mdot = jax.jvp(model.mass_matrix, (q,), (qdot,))[1]
+            grad_quad = jax.grad(lambda q: 0.5 * qdot @ model.mass_matrix(q) @ qdot)(q)
+            rhs = -jax.grad(model.potential_net)(q) - mdot @ qdot + grad_quad
+            return mass, model(jnp.concatenate([q, qdot]))[3:], jnp.linalg.solve(mass, rhs)
+
+        mass, acc, expected = check(q, qdot)
+        np.testing.assert_allclose(mass, mass.T, atol=1e-14)
+        assert float(jnp.min(jnp.linalg.eigvalsh(mass))) >= model.eps * (1 - 1e-9)
+        np.testing.assert_allclose(acc, expected, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="eps"):
+        DeepLagrangianNN(4, key=getkey(), eps=0.0)

@@ -88,6 +88,7 @@ def test_missing_file_and_missing_dt(tmp_path):
         (["--model", "node", "--data", "MISSING"], "no such data file"),
         (["--model", "node", "--data", "CSV", "--epochs", "0"], "--epochs"),
         (["--model", "node", "--data", "CSV", "--lr", "-1"], "--lr"),
+        (["--model", "lnn", "--data", "CSV", "--regularization", "-0.1"], "--regularization"),
         (["--model", "node", "--data", "CSV", "--chunk", "50"], "chunk"),
     ],
 )

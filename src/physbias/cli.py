@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument(
         "--model",
         default="node2",
-        choices=["node", "node2", "hnn", "lnn"],
-        help="node: Neural ODE; node2: second-order NODE; hnn: Hamiltonian NN; lnn: Lagrangian NN",
+        choices=["node", "node2", "hnn", "lnn", "delan"],
+        help="node: Neural ODE; node2: second-order NODE; hnn: Hamiltonian NN; lnn: Lagrangian NN; "
+        "delan: Lagrangian with a learned positive mass matrix",
     )
     ft.add_argument("--dt", type=float, default=None, help="time step (if the file has no time stamps)")
     ft.add_argument("--coordinates", default="any", choices=["any", "velocity", "canonical"])
@@ -70,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ft.add_argument("--chunk", type=int, default=4, help="rollout length in steps for --loss rollout")
     ft.add_argument("--holdout", type=float, default=0.2, help="fraction of trajectories held out")
+    ft.add_argument(
+        "--regularization",
+        type=float,
+        default=0.0,
+        help="lnn only: eps added to the learned L's Hessian in qdot (guards against a singular solve)",
+    )
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", type=Path, default=None, help="output folder (default runs/fit-MODEL-STAMP)")
     ft.add_argument("--no-progress", action="store_true")
@@ -182,6 +189,8 @@ def _fit(args) -> int:
         return _error(f"--lr must be positive, got {args.lr}")
     if args.dt is not None and not args.dt > 0:
         return _error(f"--dt must be positive, got {args.dt}")
+    if not args.regularization >= 0:
+        return _error(f"--regularization must be >= 0, got {args.regularization}")
     try:
         data = load_trajectories(args.data, dt=args.dt, coordinates=args.coordinates)
         check_fit_settings(data, args.model, loss=args.loss, chunk=args.chunk, holdout=args.holdout)
@@ -200,6 +209,7 @@ def _fit(args) -> int:
         holdout=args.holdout,
         seed=args.seed,
         progress=not args.no_progress,
+        regularization=args.regularization,
     )
     print_table(result.table, title=f"physbias fit {args.model} on {data.name}")
     for note in result.notes:

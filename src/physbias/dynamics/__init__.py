@@ -14,7 +14,14 @@ from .integrators import (
     solve_adaptive,
 )
 from .losses import derivative_loss, rollout_loss
-from .models import AbstractDynamics, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+from .models import (
+    AbstractDynamics,
+    DeepLagrangianNN,
+    HamiltonianNN,
+    LagrangianNN,
+    NeuralODE,
+    SecondOrderNODE,
+)
 
 __all__ = [
     "INTEGRATORS",
@@ -23,6 +30,7 @@ __all__ = [
     "AbstractIntegrator",
     "ConstrainedHamiltonianNN",
     "ConstrainedLagrangianNN",
+    "DeepLagrangianNN",
     "Euler",
     "HamiltonianNN",
     "ImplicitMidpoint",

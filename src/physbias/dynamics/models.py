@@ -7,6 +7,8 @@ model                   state                        structure (seed)
 :class:`SecondOrderNODE` ``(q, qdot)``               ``qddot = a(q, qdot)`` (004, decon-HNN)
 :class:`HamiltonianNN`  canonical ``(q, p)``         ``J grad H`` (000, Greydanus 2019)
 :class:`LagrangianNN`   ``(q, qdot)``                Euler-Lagrange solve (000, Cranmer 2020)
+:class:`DeepLagrangianNN` ``(q, qdot)``              ``L = qdot^T M(q) qdot / 2 - V(q)``, ``M`` SPD
+                                                     (Lutter et al. 2019, "DeLaN")
 ======================  ===========================  ===================================
 """
 
@@ -187,3 +189,58 @@ class LagrangianNN(AbstractDynamics):
         q, qdot = split_state(z)
         acc = euler_lagrange_acceleration(self.lagrangian, q, qdot, regularization=self.regularization)
         return jnp.concatenate([qdot, acc])
+
+
+class DeepLagrangianNN(AbstractDynamics):
+    """Structured Lagrangian ``L = qdot^T M(q) qdot / 2 - V(q)`` (Lutter, Ritter & Peters 2019,
+    "DeLaN"): ``M(q) = C C^T + eps I`` from a network giving the lower-triangular ``C`` (positive
+    diagonal by softplus), ``V`` a second network.
+
+    The Hessian of ``L`` in ``qdot`` is ``M(q)``, positive definite by construction, so the
+    Euler-Lagrange solve never meets a singular matrix (the failure of a free-form
+    :class:`LagrangianNN`).
+    """
+
+    mass_net: Any
+    potential_net: Any
+    state_size: int = eqx.field(static=True)
+    eps: float = eqx.field(static=True)
+    coordinates: ClassVar[str] = "velocity"
+
+    def __init__(
+        self,
+        state_size: int,
+        width: int = 128,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        activation=jax.nn.softplus,
+        eps: float = 1e-3,
+    ):
+        _check_even(state_size, "DeepLagrangianNN")
+        if not eps > 0:
+            raise ValueError(f"DeepLagrangianNN: `eps` must be positive, got {eps}")
+        n = state_size // 2
+        self.state_size = state_size
+        self.eps = eps
+        k_mass, k_pot = jax.random.split(key)
+        self.mass_net = _mlp(n, n * (n + 1) // 2, width, depth, activation, k_mass)
+        self.potential_net = _mlp(n, "scalar", width, depth, activation, k_pot)
+
+    def mass_matrix(self, q: Float[Array, " n"]) -> Float[Array, "n n"]:
+        """``M(q) = C C^T + eps I`` (symmetric positive definite)."""
+        n = q.shape[0]
+        rows, cols = jnp.tril_indices(n)
+        entries = self.mass_net(q)
+        # Softplus on the diagonal (offset so that a zero output gives C = I).
+        diag = rows == cols
+        entries = jnp.where(diag, jax.nn.softplus(entries + 0.5413), entries)
+        chol = jnp.zeros((n, n), q.dtype).at[rows, cols].set(entries)
+        return chol @ chol.T + self.eps * jnp.eye(n, dtype=q.dtype)
+
+    def lagrangian(self, q: Array, qdot: Array) -> Array:
+        return 0.5 * qdot @ self.mass_matrix(q) @ qdot - self.potential_net(q)
+
+    def __call__(self, z):
+        q, qdot = split_state(z)
+        return jnp.concatenate([qdot, euler_lagrange_acceleration(self.lagrangian, q, qdot)])

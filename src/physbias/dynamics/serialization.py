@@ -16,9 +16,15 @@ import equinox as eqx
 import jax
 
 from .._io import atomic_write_bytes, atomic_write_text
-from .models import HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+from .models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
 
-MODELS = {"node": NeuralODE, "node2": SecondOrderNODE, "hnn": HamiltonianNN, "lnn": LagrangianNN}
+MODELS = {
+    "node": NeuralODE,
+    "node2": SecondOrderNODE,
+    "hnn": HamiltonianNN,
+    "lnn": LagrangianNN,
+    "delan": DeepLagrangianNN,
+}
 """Model names of the command line."""
 
 

@@ -2,9 +2,10 @@
 pendulums (seed 004; Finzi, Wang & Wilson 2020, "Simplifying Hamiltonian and Lagrangian Neural
 Networks via Explicit Constraints").
 
-Six models learn the dynamics from exact time derivatives at states along simulated trajectories:
-Neural ODE, second-order NODE, HNN and LNN in the angles, CHNN and CLNN in Cartesian coordinates
-with the chain's distance constraints enforced by Lagrange multipliers. Every model is rolled out
+Seven models learn the dynamics from exact time derivatives at states along simulated trajectories:
+Neural ODE, second-order NODE, HNN, LNN and DeLaN (structured LNN) in the angles; CHNN and CLNN in
+Cartesian coordinates, with the chain's distance constraints enforced by Lagrange multipliers.
+Every model is rolled out
 (RK4) from unseen initial states; predictions are mapped to Cartesian positions and velocities
 ``(x, xdot)`` of the masses and compared with the truth by the geometric mean over the rollout of
 ``|z_hat - z| / (|z_hat| + |z|)``. The chaos floor is the same metric between the true trajectory
@@ -27,7 +28,7 @@ from ..data import Dataset
 from ..dynamics.constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from ..dynamics.integrators import RK4, rollout
 from ..dynamics.losses import derivative_loss
-from ..dynamics.models import HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+from ..dynamics.models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
 from ..metrics import chaos_floor, geometric_mean, geometric_mean_relative_error, relative_error
 from ..report import Figure, Panel, Result, series
 from ..systems.mechanics import CartesianChainPendulum, ChainPendulum, sample_initial_states, simulate
@@ -35,7 +36,7 @@ from ..train import fit
 from . import Experiment
 from ._config import validate_config
 
-MODELS = ("NODE", "NODE2", "HNN", "LNN", "CHNN", "CLNN")
+MODELS = ("NODE", "NODE2", "HNN", "LNN", "DeLaN", "CHNN", "CLNN")
 """Model names: coordinates and structure of each are in :data:`_SPECS`."""
 
 # name -> (coordinates the model works in, constructor (config, n_links, chain, key) -> model)
@@ -47,6 +48,7 @@ _SPECS = {
         "angles-velocity",
         lambda c, n, ch, k: LagrangianNN(2 * n, c.width, c.depth, key=k, regularization=c.lnn_regularization),
     ),
+    "DeLaN": ("angles-velocity", lambda c, n, ch, k: DeepLagrangianNN(2 * n, c.width, c.depth, key=k)),
     "CHNN": (
         "cartesian-canonical",
         lambda c, n, ch, k: ConstrainedHamiltonianNN(ch.constraints, c.width, c.depth, key=k),
@@ -235,7 +237,7 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
         )
     figure = Figure(
         "chain_pendulum",
-        "Rollout error vs time: angles (NODE, NODE2, HNN, LNN) vs Cartesian (CHNN, CLNN)",
+        "Rollout error vs time: angles (NODE, NODE2, HNN, LNN, DeLaN) vs Cartesian (CHNN, CLNN)",
         figures,
         len(figures),
     )
@@ -260,7 +262,8 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
 
 EXPERIMENT = Experiment(
     "chain-pendulum",
-    "2/3/5-link chain pendulums: NODE, NODE2, HNN, LNN in angles vs CHNN, CLNN in Cartesian coordinates.",
+    "2/3/5-link chain pendulums: NODE, NODE2, HNN, LNN, DeLaN in angles vs CHNN, CLNN in Cartesian "
+    "coordinates.",
     ChainPendulumConfig,
     run,
 )

@@ -56,8 +56,15 @@ def fit_trajectories(
     holdout: float = 0.2,
     seed: int = 0,
     progress: bool = True,
+    regularization: float = 0.0,
 ):
-    """Train a dynamics model on ``data``; returns ``(model, spec, Result)``."""
+    """Train a dynamics model on ``data``; returns ``(model, spec, Result)``.
+
+    ``regularization`` (``lnn`` only) adds ``eps I`` to the learned Lagrangian's Hessian in
+    ``qdot`` so that the Euler-Lagrange solve cannot meet a singular matrix.
+    """
+    if regularization < 0:
+        raise ValueError(f"`regularization` must be >= 0, got {regularization}")
     check_fit_settings(data, model, loss=loss, chunk=chunk, holdout=holdout)
     start = time.perf_counter()
     n_test = max(1, int(round(holdout * len(data))))
@@ -78,6 +85,8 @@ def fit_trajectories(
         "seed": seed,
         "data": data.name,
     }
+    if model == "lnn" and regularization:
+        spec["regularization"] = regularization
     k_model, k_fit = jax.random.split(jax.random.key(seed))
     net = build_model(spec, k_model)
     if loss == "rollout":
@@ -139,7 +148,8 @@ def fit_trajectories(
     if result.diverged and model == "lnn":
         notes_extra = [
             "LNN: the learned Lagrangian's Hessian in qdot became singular, so the Euler-Lagrange solve "
-            "gave non-finite accelerations; a second-order NODE (--model node2) or an HNN avoids the solve."
+            "gave non-finite accelerations; --regularization EPS guards the solve, and a second-order NODE "
+            "(--model node2) or an HNN avoids it."
         ]
     else:
         notes_extra = []
