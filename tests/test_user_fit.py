@@ -145,7 +145,7 @@ def test_fit_save_load_rollout_round_trip(pendulum_csv, tmp_path, capsys):
 
 
 def test_serialisation_gives_identical_predictions(tmp_path):
-    for name in ("node", "node2", "hnn", "lnn"):
+    for name in ("node", "node2", "hnn", "lnn", "delan"):
         spec = {"model": name, "state_size": 4, "width": 8, "depth": 1}
         model = build_model(spec, jax.random.key(3))
         save_model(model, spec, tmp_path / name)
