@@ -1,0 +1,29 @@
+"""Groups as data, representations and the equivariant-basis solver (M11, M12)."""
+
+from .basis import constraint_matrix, equivariant_basis
+from .groups import GROUPS, SO, SU, Z2, C, D, Group, Lorentz, O, S, SO13p, Sp, U, direct_product, get_group
+from .representations import Rep, Scalar, T, V
+
+__all__ = [
+    "C",
+    "D",
+    "GROUPS",
+    "Group",
+    "Lorentz",
+    "O",
+    "Rep",
+    "S",
+    "SO",
+    "SO13p",
+    "SU",
+    "Scalar",
+    "Sp",
+    "T",
+    "U",
+    "V",
+    "Z2",
+    "constraint_matrix",
+    "direct_product",
+    "equivariant_basis",
+    "get_group",
+]

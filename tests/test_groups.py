@@ -1,0 +1,122 @@
+"""Groups as data, representations and the dense equivariant-basis solver (M11, M12)."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from physbias.groups import (
+    SO,
+    SU,
+    Z2,
+    C,
+    D,
+    Group,
+    Lorentz,
+    O,
+    S,
+    SO13p,
+    Sp,
+    T,
+    U,
+    V,
+    equivariant_basis,
+    get_group,
+)
+
+GROUPS = [
+    SO(2),
+    SO(3),
+    O(3),
+    O(5),
+    S(4),
+    C(4),
+    D(4),
+    Z2(3),
+    Lorentz(),
+    SO13p(),
+    Sp(2),
+    U(2),
+    SU(2),
+    SO(3) * S(2),
+]
+
+
+@pytest.mark.parametrize("G", GROUPS, ids=repr)
+def test_sampled_elements_preserve_the_group_structure(G):
+    rng = np.random.default_rng(0)
+    g = G.sample(rng, 3)
+    # Each sample must keep the group's defining invariant (orthogonality, metric, symplectic form).
+    name = G.name
+    for m in g:
+        assert np.all(np.isfinite(m)) and abs(np.linalg.det(m)) > 1e-9
+        if G.compact:
+            np.testing.assert_allclose(m.T @ m, np.eye(G.d), atol=1e-10)  # orthogonal real forms
+        if name in ("O(1,3)", "SO+(1,3)"):
+            eta = np.diag([-1.0, 1, 1, 1])
+            np.testing.assert_allclose(m.T @ eta @ m, eta, atol=1e-9)
+        if name.startswith("Sp("):
+            n = G.d // 2
+            j = np.block([[np.zeros((n, n)), np.eye(n)], [-np.eye(n), np.zeros((n, n))]])
+            np.testing.assert_allclose(m.T @ j @ m, j, atol=1e-9)
+    if name.startswith(("SO(", "SU(")) and "x" not in name:
+        assert np.linalg.det(g[0]) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("G", [SO(3), Lorentz(), Sp(1), SU(2), O(3) * S(3)], ids=repr)
+def test_rho_is_a_homomorphism_and_drho_its_derivative(G):
+    rng = np.random.default_rng(1)
+    rep = V * V.T + T(2) + 2 * V
+    g1, g2 = G.sample(rng, 2)
+    np.testing.assert_allclose(rep.rho(G, g1 @ g2), rep.rho(G, g1) @ rep.rho(G, g2), atol=1e-9)
+    np.testing.assert_allclose(rep.rho(G, np.linalg.inv(g1)), np.linalg.inv(rep.rho(G, g1)), atol=1e-9)
+    for A in G.lie_algebra[:3]:
+        t = 0.3
+        np.testing.assert_allclose(
+            rep.rho(G, scipy.linalg.expm(t * A)), scipy.linalg.expm(t * rep.drho(G, A)), atol=1e-9
+        )
+
+
+@pytest.mark.parametrize(
+    "G, rep, dim",
+    [
+        (SO(3), V >> V, 1),  # scalar multiples of the identity
+        (O(3), T(2) >> T(0), 1),  # the trace
+        (S(5), V >> V, 2),  # a I + b 11^T
+        (SO(3), T(3), 1),  # Levi-Civita
+        (O(3), T(3), 0),  # epsilon is a pseudo-tensor
+        (SO(2), V >> V, 2),  # complex multiplication
+        (Lorentz(), T(2), 1),  # the metric
+        (U(1), V >> V, 2),
+        (SU(2), V >> V, 4),  # quaternions commute with SU(2) = unit quaternions
+        (C(4), V >> V, 4),  # circulant matrices
+        (D(4), V >> V, 3),  # orbits of D4 on vertex pairs
+        (SO(3) * S(2), V >> V, 3),  # product group: blocks act separately
+    ],
+    ids=str,
+)
+def test_basis_has_the_known_dimension_and_is_equivariant(G, rep, dim):
+    Q = equivariant_basis(rep, G)
+    assert Q.shape == (rep.size(G), dim)
+    if dim:
+        np.testing.assert_allclose(Q.T @ Q, np.eye(dim), atol=1e-10)
+        for g in G.sample(np.random.default_rng(2), 3):
+            np.testing.assert_allclose(rep.rho(G, g) @ Q, Q, atol=1e-9)
+
+
+def test_product_group_sizes_add_up():
+    G = SO(3) * O(2) * S(4)
+    assert G.d == 3 + 2 + 4 and len(G.factors) == 3
+    assert T(2).size(G) == 81 and (V >> V).size(G) == 81
+    assert len(G.lie_algebra) == 3 + 1 and len(G.discrete_generators) == 1 + 2
+
+
+def test_bad_groups_and_names_are_refused():
+    with pytest.raises(ValueError, match="valid names"):
+        get_group("Spin", 3)
+    with pytest.raises(ValueError, match="not invertible"):
+        Group("bad", 2, np.zeros((1, 2, 2)), np.zeros((0, 2, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        Group("bad", 2, np.eye(3)[None], np.zeros((0, 2, 2)))
+    with pytest.raises(ValueError, match="n"):
+        SO(1)
+    assert get_group("SO", 3) == SO(3) and get_group("Lorentz") == Lorentz()
