@@ -23,3 +23,17 @@ class _GetKey:
 @pytest.fixture
 def getkey():
     return _GetKey(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _basis_cache(tmp_path_factory):
+    """Solved bases go to a fresh folder per test session, never into the user's cache."""
+    import os
+
+    old = os.environ.get("PHYSBIAS_CACHE_DIR")
+    os.environ["PHYSBIAS_CACHE_DIR"] = str(tmp_path_factory.mktemp("basis-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PHYSBIAS_CACHE_DIR", None)
+    else:
+        os.environ["PHYSBIAS_CACHE_DIR"] = old

@@ -120,3 +120,53 @@ def test_bad_groups_and_names_are_refused():
     with pytest.raises(ValueError, match="n"):
         SO(1)
     assert get_group("SO", 3) == SO(3) and get_group("Lorentz") == Lorentz()
+
+
+def test_cache_returns_the_same_basis_from_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHYSBIAS_CACHE_DIR", str(tmp_path))
+    rep, G = T(2) >> T(1), SO(3)
+    first = equivariant_basis(rep, G)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    second = equivariant_basis(rep, G)
+    np.testing.assert_array_equal(first, second)
+    assert second.shape == (27, 1)  # the Levi-Civita contraction is the only SO(3) map T2 -> T1
+    assert equivariant_basis(rep, O(3)).shape == (27, 0)  # a different group is a different entry
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_lie_derivative_vanishes_for_equivariant_and_matches_finite_difference_otherwise():
+    import jax
+    import jax.numpy as jnp
+
+    from physbias.groups import equivariance_error, lie_derivative
+
+    with jax.enable_x64(True):
+        G = SO(3)
+        x = np.random.default_rng(3).normal(size=(5, 3))
+
+        def equivariant(v):
+            return jnp.dot(v, v) * v + jnp.sin(jnp.dot(v, v)) * v
+
+        def broken(v):
+            return v * jnp.array([1.0, 2.0, 3.0]) + v[0] ** 2
+
+        for A in G.lie_algebra:
+            assert float(jnp.max(jnp.abs(lie_derivative(equivariant, V, V, G, A, x)))) < 1e-12
+        A = G.lie_algebra[0]
+        t = 1e-6
+        fd = (
+            np.stack(
+                [scipy.linalg.expm(-t * A) @ np.asarray(broken(scipy.linalg.expm(t * A) @ v)) for v in x]
+            )
+            - np.stack(
+                [scipy.linalg.expm(t * A) @ np.asarray(broken(scipy.linalg.expm(-t * A) @ v)) for v in x]
+            )
+        ) / (2 * t)
+        lie = np.asarray(lie_derivative(broken, V, V, G, A, x))
+        np.testing.assert_allclose(lie, fd, atol=1e-7)
+        assert np.abs(lie).max() > 0.1
+    assert equivariance_error(equivariant, V, V, G, x) < 1e-5  # float32 evaluation
+    assert equivariance_error(broken, V, V, G, x) > 0.1
+    with pytest.raises(ValueError, match="inputs"):
+        equivariance_error(broken, V, V, G, np.ones((2, 4)))

@@ -1,7 +1,8 @@
 """Groups as data, representations and the equivariant-basis solver (M11, M12)."""
 
-from .basis import constraint_matrix, equivariant_basis
+from .basis import cache_dir, constraint_matrix, equivariant_basis
 from .groups import GROUPS, SO, SU, Z2, C, D, Group, Lorentz, O, S, SO13p, Sp, U, direct_product, get_group
+from .measure import equivariance_error, lie_derivative
 from .representations import Rep, Scalar, T, V
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "U",
     "V",
     "Z2",
+    "cache_dir",
     "constraint_matrix",
     "direct_product",
+    "equivariance_error",
     "equivariant_basis",
     "get_group",
+    "lie_derivative",
 ]

@@ -12,8 +12,14 @@ dense solver is the reference it will be tested against.)
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+from pathlib import Path
+
 import numpy as np
 
+from .._io import atomic_write_bytes
 from .groups import Group
 from .representations import Rep
 
@@ -30,11 +36,40 @@ def constraint_matrix(rep: Rep, G: Group) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros((0, n))
 
 
-def equivariant_basis(rep: Rep, G: Group, tol: float = 1e-7) -> np.ndarray:
+def cache_dir() -> Path:
+    """Where solved bases are kept: ``$PHYSBIAS_CACHE_DIR`` or ``~/.cache/physbias/basis``."""
+    root = os.environ.get("PHYSBIAS_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "physbias" / "basis"
+
+
+def _cache_path(rep: Rep, G: Group, tol: float) -> Path:
+    key = f"{G.key()}|{rep!r}|{tol:.3e}"
+    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+
+
+def equivariant_basis(rep: Rep, G: Group, tol: float = 1e-7, *, cache: bool = True) -> np.ndarray:
     """Orthonormal basis ``Q`` of shape ``(size, r)`` of the ``G``-equivariant vectors of ``rep``.
 
-    Singular values below ``tol`` times the largest (at least ``tol``) count as zero.
+    Singular values below ``tol`` times the largest (at least ``tol``) count as zero. With
+    ``cache``, the result is stored on disk (``.npz``, no pickle; key: the group's generators, the
+    rep expression and ``tol``) and later calls load it.
     """
+    path = _cache_path(rep, G, tol) if cache else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as f:
+            return f["basis"]
+    basis = _solve_dense(rep, G, tol)
+    if path is not None:
+        buf = io.BytesIO()
+        np.savez(buf, basis=basis)
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError:  # a read-only home must not break the solve
+            pass
+    return basis
+
+
+def _solve_dense(rep: Rep, G: Group, tol: float) -> np.ndarray:
     C = constraint_matrix(rep, G)
     n = C.shape[1]
     if n == 0:

@@ -1,0 +1,69 @@
+"""Measuring equivariance (M15): sampled equivariance error and the Lie derivative.
+
+For ``f: rep_in -> rep_out`` and a Lie-algebra generator ``A`` the Lie derivative is
+
+.. math:: (L_A f)(x) = \\frac{d}{dt}\\Big|_{t=0} \\rho_{out}(e^{-tA}) f(\\rho_{in}(e^{tA}) x)
+          = J_f(x)\\, d\\rho_{in}(A) x - d\\rho_{out}(A) f(x),
+
+computed with one JVP. It vanishes for every ``A`` iff ``f`` is equivariant under the identity
+component. Its size is reported as the Euclidean norm ``|L_A f(x)|_2`` per input (no
+normalisation by ``|f(x)|`` or ``|A|``: the generators are the group's basis as stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .groups import Group
+from .representations import Rep
+
+
+def _check_inputs(rep_in: Rep, G: Group, inputs) -> np.ndarray:
+    x = np.asarray(inputs)
+    n = rep_in.size(G)
+    if x.ndim != 2 or x.shape[1] != n:
+        raise ValueError(f"`inputs` must have shape (batch, {n}) for rep_in {rep_in!r} of {G}, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("`inputs` contains NaN or inf")
+    return x
+
+
+def equivariance_error(
+    f: Callable, rep_in: Rep, rep_out: Rep, G: Group, inputs, *, n_elements: int = 8, seed: int = 0
+) -> float:
+    """``max over sampled g and inputs of |f(rho_in(g) x) - rho_out(g) f(x)| / (|rho_out(g) f(x)| + 1e-12)``.
+
+    ``f`` maps one input vector to one output vector (it is vmapped). ``inputs``: ``(batch, size_in)``.
+    """
+    x = _check_inputs(rep_in, G, inputs)
+    batched = jax.vmap(f)
+    fx = np.asarray(batched(jnp.asarray(x, jnp.float32)), np.float64)
+    worst = 0.0
+    for g in G.sample(np.random.default_rng(seed), n_elements):
+        rin, rout = rep_in.rho(G, g), rep_out.rho(G, g)
+        left = np.asarray(batched(jnp.asarray(x @ rin.T, jnp.float32)), np.float64)
+        right = fx @ rout.T
+        rel = np.linalg.norm(left - right, axis=-1) / (np.linalg.norm(right, axis=-1) + 1e-12)
+        worst = max(worst, float(rel.max()))
+    return worst
+
+
+def lie_derivative(f: Callable, rep_in: Rep, rep_out: Rep, G: Group, A, inputs) -> jax.Array:
+    """``L_A f`` at each input, shape ``(batch, size_out)`` (see the module docstring)."""
+    x = _check_inputs(rep_in, G, inputs)
+    A = np.asarray(A, dtype=float)
+    if A.shape != (G.d, G.d):
+        raise ValueError(f"`A` must be a ({G.d}, {G.d}) Lie-algebra element of {G}, got {A.shape}")
+    dtype = jnp.result_type(float)
+    d_in = jnp.asarray(rep_in.drho(G, A), dtype)
+    d_out = jnp.asarray(rep_out.drho(G, A), dtype)
+
+    def one(x):
+        fx, jvp = jax.jvp(f, (x,), (d_in @ x,))
+        return jvp - d_out @ fx
+
+    return jax.vmap(one)(jnp.asarray(x, dtype))
