@@ -198,10 +198,12 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
         )
         floor_steps = _chaos_floor(chain, test, config, k_floor)
         floor = geometric_mean(floor_steps[:, 1:], axis=-1)
-        curves = []
+        curves, datasets = [], {}
         for name in config.models:
             coordinates, make = _SPECS[name]
-            data = _derivative_dataset(coordinates, chain, train)
+            if coordinates not in datasets:  # models in the same coordinates share their data
+                datasets[coordinates] = _derivative_dataset(coordinates, chain, train)
+            data = datasets[coordinates]
             result = fit(
                 make(config, n, chain, k_model),
                 derivative_loss(),

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .mechanics import euler_lagrange_terms
+
 
 class DistanceConstraints(eqx.Module):
     """``Phi(q)`` for distance constraints between bodies and to fixed anchors.
@@ -129,10 +131,7 @@ def constrained_lagrangian_field(
     """
     n = z.shape[0] // 2
     q, qdot = z[:n], z[n:]
-    mass = jax.hessian(lagrangian, argnums=1)(q, qdot)
-    grad_q = jax.grad(lagrangian, argnums=0)(q, qdot)
-    mixed = jax.jacfwd(jax.grad(lagrangian, argnums=1), argnums=0)(q, qdot)
-    force = grad_q - mixed @ qdot
+    mass, force = euler_lagrange_terms(lagrangian, q, qdot)
     jac = jax.jacfwd(constraints)(q)  # (k, m)
     # gamma = d/dt (DPhi(q) qdot) at fixed qdot: the second derivative of Phi along qdot.
     gamma = jax.jvp(lambda q: jax.jvp(constraints, (q,), (qdot,))[1], (q,), (qdot,))[1]

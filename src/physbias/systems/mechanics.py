@@ -24,6 +24,17 @@ from jaxtyping import Array, Float, PRNGKeyArray
 Lagrangian = Callable[[Array, Array], Array]
 
 
+def euler_lagrange_terms(
+    lagrangian: Lagrangian, q: Float[Array, " n"], qdot: Float[Array, " n"]
+) -> tuple[Float[Array, "n n"], Float[Array, " n"]]:
+    """``(M, f)`` with ``M = d^2L/dqdot^2`` and ``f = dL/dq - (d^2L/dq dqdot) qdot``, so that the
+    Euler-Lagrange equations read ``M qddot = f`` (plus any generalised force)."""
+    mass = jax.hessian(lagrangian, argnums=1)(q, qdot)
+    grad_q = jax.grad(lagrangian, argnums=0)(q, qdot)
+    mixed = jax.jacfwd(jax.grad(lagrangian, argnums=1), argnums=0)(q, qdot)  # d/dq (dL/dqdot)
+    return mass, grad_q - mixed @ qdot
+
+
 def euler_lagrange_acceleration(
     lagrangian: Lagrangian,
     q: Float[Array, " n"],
@@ -36,10 +47,7 @@ def euler_lagrange_acceleration(
     ``regularization`` adds ``eps * I`` to the Hessian in ``qdot`` (for learned Lagrangians whose
     Hessian may be singular). A singular Hessian without it gives non-finite accelerations.
     """
-    hess = jax.hessian(lagrangian, argnums=1)(q, qdot)
-    grad_q = jax.grad(lagrangian, argnums=0)(q, qdot)
-    mixed = jax.jacfwd(jax.grad(lagrangian, argnums=1), argnums=0)(q, qdot)  # d/dq (dL/dqdot)
-    rhs = grad_q - mixed @ qdot
+    hess, rhs = euler_lagrange_terms(lagrangian, q, qdot)
     if force is not None:
         rhs = rhs + force
     if regularization:
@@ -407,11 +415,14 @@ class CartesianChainPendulum(eqx.Module):
     def _mass(self, dtype):
         return jnp.repeat(jnp.asarray(self.angles.masses, dtype), 2)
 
+    def potential(self, x: Float[Array, " 2N"]) -> Float[Array, ""]:
+        """Gravitational energy ``g sum m_k y_k``."""
+        m = jnp.asarray(self.angles.masses, x.dtype)
+        return self.angles.gravity * jnp.sum(m * x.reshape(-1, 2)[:, 1])
+
     def hamiltonian(self, z: Float[Array, " 4N"]) -> Float[Array, ""]:
         x, p = split_state(z)
-        m = self._mass(z.dtype)
-        heights = x.reshape(-1, 2)[:, 1]
-        return 0.5 * jnp.sum(p**2 / m) + self.angles.gravity * jnp.sum(m[::2] * heights)
+        return 0.5 * jnp.sum(p**2 / self._mass(z.dtype)) + self.potential(x)
 
     energy = hamiltonian
 
@@ -422,8 +433,7 @@ class CartesianChainPendulum(eqx.Module):
 
     def lagrangian(self, x: Float[Array, " 2N"], xdot: Float[Array, " 2N"]) -> Float[Array, ""]:
         """``L = sum m_k |xdot_k|^2 / 2 - g sum m_k y_k`` (the constraints are kept separately)."""
-        m = self._mass(x.dtype)
-        return 0.5 * jnp.sum(m * xdot**2) - self.angles.gravity * jnp.sum(m[::2] * x.reshape(-1, 2)[:, 1])
+        return 0.5 * jnp.sum(self._mass(x.dtype) * xdot**2) - self.potential(x)
 
     def velocity_field(self, z: Float[Array, " 4N"]) -> Float[Array, " 4N"]:
         """``d/dt (x, xdot)`` by the constrained Euler-Lagrange equations."""
