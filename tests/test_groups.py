@@ -1,4 +1,4 @@
-"""Groups as data, representations and the dense equivariant-basis solver (M11, M12)."""
+"""Groups as data, representations and the equivariant-basis solver (M11, M12)."""
 
 import numpy as np
 import pytest
@@ -14,14 +14,17 @@ from physbias.groups import (
     Lorentz,
     O,
     S,
+    Scalar,
     SO13p,
     Sp,
     T,
     U,
     V,
+    constraint_matrix,
     equivariant_basis,
     get_group,
 )
+from physbias.groups.basis import _solve_dense, expand
 
 GROUPS = [
     SO(2),
@@ -101,6 +104,52 @@ def test_basis_has_the_known_dimension_and_is_equivariant(G, rep, dim):
         np.testing.assert_allclose(Q.T @ Q, np.eye(dim), atol=1e-10)
         for g in G.sample(np.random.default_rng(2), 3):
             np.testing.assert_allclose(rep.rho(G, g) @ Q, Q, atol=1e-9)
+
+
+def _same_span(Q1, Q2, atol):
+    assert Q1.shape == Q2.shape
+    np.testing.assert_allclose(Q1 @ Q1.T, Q2 @ Q2.T, atol=atol)
+
+
+@pytest.mark.parametrize(
+    "G, rep",
+    [
+        (S(4), (3 * V + 2 * T(2)) >> (2 * Scalar + T(2))),
+        (Lorentz(), (V + Scalar) >> T(1, 1)),
+        (SO(3) * S(2), (V + T(2)) >> V),
+    ],
+    ids=str,
+)
+def test_structured_solver_matches_the_dense_solver(G, rep):
+    # Splitting by direct sums and solving each distinct atom once spans the same space as the
+    # SVD of the whole constraint matrix, and satisfies the constraints to 1e-10 (float64).
+    Q = equivariant_basis(rep, G, cache=False)
+    _same_span(Q, _solve_dense(rep, G, 1e-7), 1e-10)
+    assert np.abs(constraint_matrix(rep, G) @ Q).max() < 1e-10
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+
+
+def test_expand_places_atoms_at_their_coordinates():
+    G = S(3)
+    rep = (V + Scalar) >> (Scalar + V)  # = (Scalar + V) x (V* + Scalar), sizes 4 x 4
+    terms = expand(rep, G)
+    assert [repr(a) for a, _ in terms] == ["V*", "Scalar", "V⊗V*", "V"]
+    positions = np.concatenate([p for _, p in terms])
+    assert sorted(positions.tolist()) == list(range(16))
+    g = G.sample(np.random.default_rng(0), 1)[0]
+    full = rep.rho(G, g)
+    for atom, pos in terms:  # each atom's rho is the full rho restricted to its coordinates
+        np.testing.assert_allclose(full[np.ix_(pos, pos)], atom.rho(G, g), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "G, rep, dim", [(SO(3), T(3), 1), (SO(3), T(4), 3), (Lorentz(), T(2), 1), (S(4), T(3), 5)]
+)
+def test_matrix_free_solver_matches_the_dense_solver(G, rep, dim):
+    # dense_max=0 forces the Kronecker-structured LOBPCG path for every atom.
+    Q = equivariant_basis(rep, G, cache=False, dense_max=0)
+    assert Q.shape == (rep.size(G), dim)
+    _same_span(Q, _solve_dense(rep, G, 1e-7), 1e-8)
 
 
 def test_product_group_sizes_add_up():
