@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,21 +36,30 @@ def _check_inputs(rep_in: Rep, G: Group, inputs) -> np.ndarray:
 def equivariance_error(
     f: Callable, rep_in: Rep, rep_out: Rep, G: Group, inputs, *, n_elements: int = 8, seed: int = 0
 ) -> float:
-    """``max over sampled g and inputs of |f(rho_in(g) x) - rho_out(g) f(x)| / (|rho_out(g) f(x)| + 1e-12)``.
+    """Relative equivariance error, the worst over ``n_elements`` sampled ``g`` (EMLP's convention):
 
-    ``f`` maps one input vector to one output vector (it is vmapped). ``inputs``: ``(batch, size_in)``.
+    .. math:: \\max_g \\frac{\\|F(\\rho_{in}(g) X) - \\rho_{out}(g) F(X)\\|_F}
+              {\\|F(\\rho_{in}(g) X)\\|_F + \\|\\rho_{out}(g) F(X)\\|_F}
+
+    with ``X`` the batch of ``inputs`` ``(batch, size_in)`` and Frobenius norms over the whole
+    batch (so one input with a near-zero output does not dominate). ``f`` maps one input vector
+    to one output vector; it is vmapped, jitted and evaluated in float32; ``rho`` in float64.
     """
     x = _check_inputs(rep_in, G, inputs)
-    batched = jax.vmap(f)
-    fx = np.asarray(batched(jnp.asarray(x, jnp.float32)), np.float64)
+    fx = np.asarray(_batched(f, jnp.asarray(x, jnp.float32)), np.float64).reshape(len(x), -1)
     worst = 0.0
     for g in G.sample(np.random.default_rng(seed), n_elements):
         rin, rout = rep_in.rho(G, g), rep_out.rho(G, g)
-        left = np.asarray(batched(jnp.asarray(x @ rin.T, jnp.float32)), np.float64)
+        left = np.asarray(_batched(f, jnp.asarray(x @ rin.T, jnp.float32)), np.float64).reshape(len(x), -1)
         right = fx @ rout.T
-        rel = np.linalg.norm(left - right, axis=-1) / (np.linalg.norm(right, axis=-1) + 1e-12)
-        worst = max(worst, float(rel.max()))
+        scale = np.linalg.norm(left) + np.linalg.norm(right)
+        worst = max(worst, float(np.linalg.norm(left - right) / max(scale, 1e-30)))
     return worst
+
+
+@eqx.filter_jit
+def _batched(f, x):
+    return jax.vmap(f)(x)
 
 
 def lie_derivative(f: Callable, rep_in: Rep, rep_out: Rep, G: Group, A, inputs) -> jax.Array:
