@@ -8,6 +8,7 @@ learning        penalty in the loss        :class:`SymmetryPenalty`             
 inductive       architecture               :class:`Symmetrized`,                  hard
                                            :class:`Canonicalized`,
                                            :class:`OddFunction`, :class:`EvenFunction`
+                                           (:class:`RelaxedSymmetrized`: soft)
 physics         known model + residual     :class:`PhysicsResidual`               hard
 ==============  =========================  =====================================  ======
 """
@@ -15,9 +16,10 @@ physics         known model + residual     :class:`PhysicsResidual`             
 from .augment import Augmentation
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
-from .symmetrize import Canonicalized, EvenFunction, OddFunction, Symmetrized
+from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
 from .symmetry import (
     AbstractSymmetry,
+    MatrixSymmetry,
     Parity,
     Permutation,
     ProductSymmetry,
@@ -39,11 +41,13 @@ __all__ = [
     "Augmentation",
     "Canonicalized",
     "EvenFunction",
+    "MatrixSymmetry",
     "OddFunction",
     "Parity",
     "Permutation",
     "PhysicsResidual",
     "ProductSymmetry",
+    "RelaxedSymmetrized",
     "Scaling",
     "SymmetryPenalty",
     "Symmetrized",

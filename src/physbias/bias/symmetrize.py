@@ -46,6 +46,36 @@ class Symmetrized(eqx.Module):
         return jnp.mean(jax.vmap(term)(s.elements()), axis=0)
 
 
+class RelaxedSymmetrized(eqx.Module):
+    """Soft equivariance by partial group averaging (seed 003), for a finite symmetry:
+
+    .. math:: f_\\lambda(x) = (1 - \\lambda) f(x) + \\lambda \\frac{1}{|G|} \\sum_{g \\in G}
+              \\rho(g)^{-1} f(g \\cdot x)
+
+    ``strength`` ``lambda`` in ``[0, 1]`` interpolates between the free model (0) and the exactly
+    equivariant group average (1). For ``G = {1, -1}`` acting by ``x -> -x`` this is the seed's
+    ``(1 - lambda/2) f(x) + lambda/2 f(-x)``. ``lambda`` is a fixed hyperparameter (a static
+    field): the seed shows it cannot be learned from the training loss, which always prefers 0.
+    """
+
+    model: Any
+    symmetry: AbstractSymmetry
+    strength: float = eqx.field(static=True)
+    kind: ClassVar[str] = "inductive"
+    hard: ClassVar[bool] = False
+
+    def __check_init__(self):
+        require_symmetry(self.symmetry, "RelaxedSymmetrized")
+        if not self.symmetry.is_finite:
+            raise ValueError(f"RelaxedSymmetrized needs a finite symmetry; {self.symmetry!r} is continuous")
+        if not 0.0 <= float(self.strength) <= 1.0:
+            raise ValueError(f"RelaxedSymmetrized: `strength` must be in [0, 1], got {self.strength!r}")
+
+    def __call__(self, x: Array) -> Array:
+        average = Symmetrized(self.model, self.symmetry)(x)
+        return (1.0 - self.strength) * self.model(x) + self.strength * average
+
+
 class Canonicalized(eqx.Module):
     """Canonicalisation: evaluate ``f`` on one representative of the orbit of ``x``.
 

@@ -346,3 +346,66 @@ class ProductSymmetry(AbstractSymmetry):
         x1, ga = self.first.canonicalize(x)
         x2, gb = self.second.canonicalize(x1)
         return x2, (ga, gb)
+
+
+class MatrixSymmetry(AbstractSymmetry):
+    """A matrix group of :mod:`physbias.groups` acting through representations:
+    ``x -> rho_in(g) x``, ``y -> rho_out(g) y`` on flat vectors.
+
+    Finite groups (no Lie algebra, e.g. ``C(4)``, ``D(4)``, ``S(5)``) list all their elements, so
+    they work with group averaging; continuous ones sample from a bank of ``n_samples`` elements
+    (augmentation and penalties).
+
+    Example:
+        >>> from physbias.groups import S, V, Scalar
+        >>> MatrixSymmetry(S(3), V, Scalar).order
+        6
+    """
+
+    rho_in: Array
+    rho_out: Array
+    rho_out_inv: Array
+    finite: bool = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    def __init__(self, G, rep_in, rep_out, *, n_samples: int = 4096, seed: int = 0):
+        from ..groups.groups import Group, finite_elements
+        from ..groups.representations import Rep
+
+        if not isinstance(G, Group):
+            raise TypeError(f"MatrixSymmetry: `G` must be a physbias.groups Group, got {type(G).__name__}")
+        for label, rep in (("rep_in", rep_in), ("rep_out", rep_out)):
+            if not isinstance(rep, Rep):
+                raise TypeError(f"MatrixSymmetry: `{label}` must be a Rep, got {type(rep).__name__}")
+        self.finite = len(G.lie_algebra) == 0
+        gs = finite_elements(G) if self.finite else G.sample(np.random.default_rng(seed), n_samples)
+        rin = np.stack([rep_in.rho(G, g) for g in gs])
+        rout = np.stack([rep_out.rho(G, g) for g in gs])
+        self.rho_in = jnp.asarray(rin, jnp.float32)
+        self.rho_out = jnp.asarray(rout, jnp.float32)
+        self.rho_out_inv = jnp.asarray(np.linalg.inv(rout), jnp.float32)
+        self.name = f"{G!r}: {rep_in!r} -> {rep_out!r}"
+
+    @property
+    def is_finite(self) -> bool:  # type: ignore[override]
+        return self.finite
+
+    def act_input(self, g, x):
+        return jax.lax.stop_gradient(self.rho_in[g]) @ x
+
+    def act_output(self, g, y):
+        return jax.lax.stop_gradient(self.rho_out[g]) @ y
+
+    def act_output_inverse(self, g, y):
+        return jax.lax.stop_gradient(self.rho_out_inv[g]) @ y
+
+    def sample(self, key):
+        return jax.random.randint(key, (), 0, self.rho_in.shape[0])
+
+    def elements(self):
+        if not self.finite:
+            return super().elements()
+        return jnp.arange(self.rho_in.shape[0])
+
+    def __repr__(self):
+        return f"MatrixSymmetry({self.name})"

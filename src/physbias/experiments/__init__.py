@@ -29,9 +29,19 @@ class Experiment:
 
 
 def _registry() -> dict[str, Experiment]:
-    from . import chain_pendulum, energy, friction, integrators, rotation, spring, triangle
+    from . import (
+        chain_pendulum,
+        emlp_synthetic,
+        energy,
+        friction,
+        integrators,
+        rotation,
+        rpp,
+        spring,
+        triangle,
+    )
 
-    modules = (triangle, spring, rotation, integrators, energy, friction, chain_pendulum)
+    modules = (triangle, spring, rotation, integrators, energy, friction, chain_pendulum, emlp_synthetic, rpp)
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 

@@ -269,3 +269,26 @@ def get_group(name: str, n: int | None = None) -> Group:
     if n is None:
         raise ValueError(f"group {name!r} needs a size n")
     return GROUPS[name](n)
+
+
+def finite_elements(G: Group, max_elements: int = 10_000) -> np.ndarray:
+    """All elements ``(|G|, d, d)`` of a finite group (no Lie algebra), by closing the discrete
+    generators under multiplication (breadth first; the identity comes first)."""
+    if len(G.lie_algebra):
+        raise ValueError(f"{G} is continuous (it has a Lie algebra): it has no finite list of elements")
+    identity = np.eye(G.d)
+    found = {(np.round(identity, 8) + 0.0).tobytes(): identity}
+    frontier = [identity]
+    while frontier:
+        nxt = []
+        for g in frontier:
+            for h in G.discrete_generators:
+                gh = h @ g
+                k = (np.round(gh, 8) + 0.0).tobytes()  # + 0.0 turns -0.0 into 0.0
+                if k not in found:
+                    found[k] = gh
+                    nxt.append(gh)
+                    if len(found) > max_elements:
+                        raise ValueError(f"{G} has more than max_elements={max_elements} elements")
+        frontier = nxt
+    return np.stack(list(found.values()))
