@@ -5,11 +5,13 @@ import pytest
 import scipy.linalg
 
 from physbias.groups import (
+    SE,
     SO,
     SU,
     Z2,
     C,
     D,
+    E,
     Group,
     Lorentz,
     O,
@@ -41,6 +43,8 @@ GROUPS = [
     U(2),
     SU(2),
     SO(3) * S(2),
+    SE(3),
+    E(2),
 ]
 
 
@@ -94,6 +98,9 @@ def test_rho_is_a_homomorphism_and_drho_its_derivative(G):
         (C(4), V >> V, 4),  # circulant matrices
         (D(4), V >> V, 3),  # orbits of D4 on vertex pairs
         (SO(3) * S(2), V >> V, 3),  # product group: blocks act separately
+        (SE(3), V >> V, 1),  # affine action: only multiples of the identity commute
+        (SE(3), V, 0),  # no point is fixed by every rigid motion
+        (SE(3), V.T, 1),  # the covector (0, 0, 0, 1) reading the homogeneous coordinate
     ],
     ids=str,
 )

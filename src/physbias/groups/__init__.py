@@ -4,10 +4,12 @@ from .basis import cache_dir, constraint_matrix, equivariant_basis
 from .groups import (
     GROUPS,
     SO,
+    SE,
     SU,
     Z2,
     C,
     D,
+    E,
     Group,
     Lorentz,
     O,
@@ -25,6 +27,7 @@ from .representations import Rep, Scalar, T, V
 __all__ = [
     "C",
     "D",
+    "E",
     "GROUPS",
     "Group",
     "Lorentz",
@@ -32,6 +35,7 @@ __all__ = [
     "Rep",
     "S",
     "SO",
+    "SE",
     "SO13p",
     "SU",
     "Scalar",

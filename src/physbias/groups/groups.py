@@ -253,7 +253,38 @@ def direct_product(*groups: Group) -> Group:
     )
 
 
-GROUPS = {"SO": SO, "O": O, "Z2": Z2, "C": C, "D": D, "S": S, "Sp": Sp, "U": U, "SU": SU}
+def _affine(linear: Group, name: str) -> Group:
+    """``linear`` acting on ``R^n`` extended by translations, in homogeneous coordinates
+    ``(x, 1)`` of ``R^(n+1)``: elements ``[[R, t], [0, 1]]``."""
+    n = linear.d
+
+    def embed(mats: np.ndarray, last: float) -> np.ndarray:
+        out = np.zeros((len(mats), n + 1, n + 1))
+        out[:, :n, :n] = mats
+        out[:, n, n] = last
+        return out
+
+    translations = [_unit(n + 1, i, n) for i in range(n)]
+    algebra = np.concatenate([embed(linear.lie_algebra, 0.0), np.array(translations)])
+    return Group(name, n + 1, embed(linear.discrete_generators, 1.0), algebra, compact=False)
+
+
+def SE(n: int) -> Group:
+    """Rigid motions SE(n) (rotations and translations) acting affinely on ``(x, 1)`` in ``R^(n+1)``.
+
+    ``V`` is the homogeneous point ``(x, 1)``; the vectors ``(v, 0)`` (differences of points) form
+    an invariant subspace on which translations act trivially."""
+    _check_size("SE(n)", n, 2)
+    return _affine(SO(n), f"SE({n})")
+
+
+def E(n: int) -> Group:
+    """Euclidean group E(n) = O(n) plus translations, acting affinely on ``(x, 1)``."""
+    _check_size("E(n)", n, 2)
+    return _affine(O(n), f"E({n})")
+
+
+GROUPS = {"SO": SO, "O": O, "Z2": Z2, "C": C, "D": D, "S": S, "Sp": Sp, "U": U, "SU": SU, "SE": SE, "E": E}
 """Groups with one integer size, by name; plus ``Lorentz`` and ``SO13p`` (no size)."""
 
 
