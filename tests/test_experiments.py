@@ -91,3 +91,21 @@ def test_chain_pendulum_cartesian_constraints_beat_angles():
         assert rows[name]["rollout_error_geomean"] > rows[name]["chaos_floor"] > 0
         assert rows[name]["mass_ratio_error_max"] < 0.5
     assert {r["links"] for r in rows.values()} == {2}
+
+
+def test_emlp_synthetic_emlp_beats_the_mlp_and_stays_equivariant():
+    exp = get_experiment("emlp-synthetic")
+    config = dataclasses.replace(
+        exp.make_config("quick"),
+        tasks=("O5Synthetic",),
+        models=("MLP", "EMLP"),
+        n_train=200,
+        n_test=200,
+        width=64,
+        depth=2,
+        epochs=200,
+        curve_sizes=(),
+    )
+    rows = {r["model"]: r for r in exp.run(config, seed=0, progress=False).table}
+    assert rows["EMLP"]["test_mse"] < 0.5 * rows["MLP"]["test_mse"]
+    assert rows["EMLP"]["equivariance_error"] < 1e-6 < 1e-3 < rows["MLP"]["equivariance_error"]

@@ -34,6 +34,7 @@ def _registry() -> dict[str, Experiment]:
         emlp_synthetic,
         energy,
         friction,
+        gcnn_digits,
         integrators,
         rotation,
         rpp,
@@ -41,7 +42,18 @@ def _registry() -> dict[str, Experiment]:
         triangle,
     )
 
-    modules = (triangle, spring, rotation, integrators, energy, friction, chain_pendulum, emlp_synthetic, rpp)
+    modules = (
+        triangle,
+        spring,
+        rotation,
+        integrators,
+        energy,
+        friction,
+        chain_pendulum,
+        emlp_synthetic,
+        rpp,
+        gcnn_digits,
+    )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
 

@@ -3,8 +3,8 @@
 from .basis import cache_dir, constraint_matrix, equivariant_basis
 from .groups import (
     GROUPS,
-    SO,
     SE,
+    SO,
     SU,
     Z2,
     C,

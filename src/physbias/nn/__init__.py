@@ -1,5 +1,18 @@
-"""Layers and architectures."""
+"""Layers and architectures: valid-by-construction outputs, the equivariant MLP and residual
+pathway priors, group convolutions for images, sets and graphs."""
 
+from .emlp import (
+    EMLP,
+    EMLPBlock,
+    EquivariantLinear,
+    GatedNonlinearity,
+    InvariantScalar,
+    TensorProductBilinear,
+    gated,
+    hamiltonian_emlp,
+    uniform_rep,
+)
+from .gcnn import CNN, P4CNN, GroupConv, LiftingConv, group_pool
 from .outputs import (
     ExpMapRotation,
     GramSchmidtRotation,
@@ -10,8 +23,30 @@ from .outputs import (
     hat,
     so3_exp,
 )
+from .rpp import ResidualPathway, flexible_fraction, rpp_emlp, rpp_penalty
+from .sets import DeepSets, InteractionNetwork
 
 __all__ = [
+    "CNN",
+    "DeepSets",
+    "EMLP",
+    "EMLPBlock",
+    "EquivariantLinear",
+    "GatedNonlinearity",
+    "GroupConv",
+    "InteractionNetwork",
+    "InvariantScalar",
+    "LiftingConv",
+    "P4CNN",
+    "ResidualPathway",
+    "TensorProductBilinear",
+    "flexible_fraction",
+    "gated",
+    "group_pool",
+    "hamiltonian_emlp",
+    "rpp_emlp",
+    "rpp_penalty",
+    "uniform_rep",
     "ExpMapRotation",
     "GramSchmidtRotation",
     "PositiveOutput",

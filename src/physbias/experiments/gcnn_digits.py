@@ -1,0 +1,204 @@
+"""``physbias run gcnn-digits``: rotation invariance built in versus learned (seed 000, G-CNN).
+
+Classify the 8x8 handwritten digits of scikit-learn (``load_digits``, shipped with the package,
+no download). Every model trains on *upright* images only and is tested on upright images, on the
+same images turned by a random multiple of 90 degrees, and on images also mirrored at random.
+
+Models: a plain CNN; the same CNN trained on randomly rotated batches (augmentation: the bias as
+data); a p4 G-CNN and a p4m G-CNN (the bias as architecture: exactly invariant, Cohen & Welling
+2016). Widths are chosen so that all four have about the same number of parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..nn.gcnn import CNN, P4CNN, transform_image
+from ..report import Figure, Panel, Result, series
+from ..train import fit
+from . import Experiment
+from ._config import validate_config
+
+MODELS = ("CNN", "CNN+aug", "p4-CNN", "p4m-CNN")
+_N_DIGITS = 1797  # images in sklearn.datasets.load_digits
+_SPLIT_SEED = 20160224  # fixed train/test split, independent of the run's seed
+
+
+@dataclasses.dataclass(frozen=True)
+class GCNNDigitsConfig:
+    n_train: int = 1297
+    n_test: int = 500
+    width: int = 8
+    depth: int = 2
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 5e-3
+    models: tuple[str, ...] = MODELS
+
+    def __post_init__(self):
+        validate_config(self)
+        if self.n_train + self.n_test > _N_DIGITS:
+            raise ValueError(
+                f"config `n_train` + `n_test` must be at most {_N_DIGITS} (the digits data set), "
+                f"got {self.n_train} + {self.n_test}"
+            )
+        if self.batch_size <= 0:
+            raise ValueError(f"config `batch_size` must be positive, got {self.batch_size}")
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ValueError(f"config `models` must be a non-empty subset of {MODELS}, got {self.models}")
+
+    @classmethod
+    def quick(cls) -> GCNNDigitsConfig:
+        return cls(n_train=500, n_test=300, width=6, epochs=20)
+
+    @classmethod
+    def full(cls) -> GCNNDigitsConfig:
+        return cls(width=12, epochs=80)
+
+
+def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits as images ``(1797, 1, 8, 8)`` in [0, 1] and labels ``(1797,)``."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise ImportError("the gcnn-digits experiment needs scikit-learn: pip install scikit-learn") from exc
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None]
+    return images, digits.target.astype(np.int32)
+
+
+def rotate_batch(x: jax.Array, k: jax.Array) -> jax.Array:
+    """Images ``(N, C, H, W)``, image ``i`` turned by ``k[i]`` quarter turns (``jnp.rot90``)."""
+    rots = jnp.stack([jnp.rot90(x, r, axes=(-2, -1)) for r in range(4)], axis=1)  # (N, 4, C, H, W)
+    return rots[jnp.arange(x.shape[0]), k]
+
+
+def cross_entropy_loss(augment: bool = False):
+    """Mean cross-entropy of ``model(x)`` against integer labels ``y`` (given as floats by ``fit``).
+
+    With ``augment``, every example of the batch is first turned by a random multiple of 90 degrees
+    drawn from the loss key (data augmentation).
+    """
+
+    def loss(model, batch, key):
+        x, y = batch
+        if augment:
+            x = rotate_batch(x, jax.random.randint(key, (x.shape[0],), 0, 4))
+        logits = jax.vmap(model)(x)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y.astype(jnp.int32)))
+
+    return loss
+
+
+def _build(name: str, config: GCNNDigitsConfig, key) -> eqx.Module:
+    w, d = config.width, config.depth
+    if name in ("CNN", "CNN+aug"):
+        return CNN(1, 10, 2 * w, d, key=key)  # a plain layer has 1/4 of a p4 layer's filter entries
+    if name == "p4-CNN":
+        return P4CNN(1, 10, w, d, group="p4", key=key)
+    return P4CNN(1, 10, max(1, round(w / np.sqrt(2))), d, group="p4m", key=key)  # p4m filters: 8 copies
+
+
+def _param_count(model) -> int:
+    return sum(int(a.size) for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+
+
+@eqx.filter_jit
+def _logits_of_views(model, x: jax.Array) -> jax.Array:
+    """Logits ``(8, N, 10)`` of the images ``x`` under each p4m element ``4 m + r`` (mirror, then turn)."""
+    views = jnp.stack([transform_image(x, e, "p4m") for e in range(8)])
+    return jax.vmap(jax.vmap(model))(views)
+
+
+def _evaluate(model, x, y, k, flip) -> dict[str, float]:
+    """Accuracies and invariance errors on the test images under all 8 rotations/mirrors."""
+    logits = np.asarray(_logits_of_views(model, x))
+    y, rows = np.asarray(y), np.arange(x.shape[0])
+    correct = lambda out: float(np.mean(np.argmax(out, axis=-1) == y))
+    upright = logits[0]
+    return {
+        "acc_upright": correct(upright),
+        "acc_rotated": correct(logits[k, rows]),
+        "acc_flipped_rotated": correct(logits[4 * flip + k, rows]),
+        "invariance_error": float(np.max(np.abs(logits[:4] - upright[None]))),
+        "invariance_error_flip": float(np.max(np.abs(logits[4:] - upright[None]))),
+    }
+
+
+def run(config: GCNNDigitsConfig, *, seed: int = 0, progress: bool = True) -> Result:
+    start = time.perf_counter()
+    images, labels = load_digit_images()
+    order = np.random.default_rng(_SPLIT_SEED).permutation(len(labels))
+    train_idx, test_idx = order[: config.n_train], order[-config.n_test :]
+    x_train, y_train = jnp.asarray(images[train_idx]), jnp.asarray(labels[train_idx])
+    x_test, y_test = jnp.asarray(images[test_idx]), jnp.asarray(labels[test_idx])
+    k_model, k_fit, k_rot, k_flip = jax.random.split(jax.random.key(seed), 4)
+    k_test = np.asarray(jax.random.randint(k_rot, (config.n_test,), 0, 4))
+    flip_test = np.asarray(jax.random.bernoulli(k_flip, 0.5, (config.n_test,))).astype(int)
+
+    table, curves, acc_curves = [], [], []
+    for name in config.models:
+        model = _build(name, config, k_model)
+        result = fit(
+            model,
+            cross_entropy_loss(augment=name == "CNN+aug"),
+            (x_train, y_train),
+            key=k_fit,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            batch_size=min(config.batch_size, config.n_train),
+            progress=progress,
+            description=name,
+        )
+        scores = _evaluate(result.model, x_test, y_test, k_test, flip_test)
+        table.append(
+            {"model": name, "params": _param_count(model), **scores, "train_seconds": result.seconds}
+        )
+        curves.append(series(name, range(1, len(result.losses) + 1), result.losses))
+        accs = [scores["acc_upright"], scores["acc_rotated"], scores["acc_flipped_rotated"]]
+        acc_curves.append(series(name, [0, 1, 2], accs))
+    fig = Figure(
+        "gcnn_digits",
+        "Digits trained upright: built-in vs learned rotation invariance",
+        [
+            Panel("training loss (cross-entropy)", "step", "loss", curves, logy=True),
+            Panel(
+                "test accuracy: 0 upright, 1 rotated, 2 mirrored + rotated",
+                "test set",
+                "accuracy",
+                acc_curves,
+            ),
+        ],
+        2,
+    )
+    notes = [
+        f"sklearn load_digits 8x8 images in [0, 1]; fixed split: {config.n_train} train (upright only), "
+        f"{config.n_test} test. Rotated test set: each image turned k*90 deg, k uniform in {{0,1,2,3}} "
+        "(seeded); mirrored + rotated: also mirrored left-right with probability 1/2.",
+        "invariance_error = max over test images and the 4 rotations of |logits(rot x) - logits(x)|; "
+        "invariance_error_flip: the same over the 4 mirrored rotations. p4-CNN is exactly invariant to "
+        "rotations, p4m-CNN also to mirrors (errors are float32 rounding).",
+        "An exactly rotation-invariant classifier cannot tell a 6 from a 9 turned by 180 deg, and p4m also "
+        "identifies every digit with its mirror images: a stronger bias than the task has, which costs "
+        "the G-CNNs some upright accuracy. CNN+aug is trained on rotated batches only (no mirrors).",
+        f"CNN width {2 * config.width}, p4-CNN width {config.width} (x4 group copies), p4m-CNN width "
+        f"{max(1, round(config.width / np.sqrt(2)))} (x8): about equal parameter counts; {config.depth} "
+        "hidden (group) convolutions after the first, global spatial mean pooling, linear head.",
+    ]
+    return Result("gcnn-digits", dataclasses.asdict(config), table, time.perf_counter() - start, [fig], notes)
+
+
+EXPERIMENT = Experiment(
+    "gcnn-digits",
+    "Rotation invariance: CNN, CNN + rotation augmentation, p4 and p4m G-CNNs on upright-trained digits.",
+    GCNNDigitsConfig,
+    run,
+)
