@@ -35,3 +35,11 @@ def test_readme_constrained_example_runs_and_keeps_the_chain_together():
     assert np.all(np.isfinite(trajectory))
     # Any CLNN moves along the constraints: the rod lengths stay fixed up to RK4 and float32 error.
     assert float(np.max(constraint_violation(namespace["chain"].constraints, trajectory))) < 1e-3
+
+
+def test_readme_symmetry_example_runs_and_the_emlp_is_equivariant(capsys):
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[2]
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["Q"].shape == (27, 1)
+    assert float(capsys.readouterr().out.strip()) < 1e-6
