@@ -39,7 +39,7 @@ class RPPConfig:
     batch_size: int = 500
     learning_rate: float = 3e-3
     equivariant_prior: float = 1e-5
-    flexible_prior: float = 1e-2
+    flexible_prior: float = 0.1
 
     def __post_init__(self):
         validate_config(self)
@@ -77,8 +77,9 @@ def run(config: RPPConfig, *, seed: int = 0, progress: bool = True) -> Result:
         task = inertia(np.random.default_rng(seed), config.n_train + config.n_test, broken=broken)
         train_idx = np.arange(config.n_train)
         test_idx = np.arange(config.n_train, config.n_train + config.n_test)
+        # Same initial weights (RPP starts as the EMLP) and the same minibatches for every model.
+        key, k_model, k_fit = jax.random.split(key, 3)
         for name in config.models:
-            key, k_model, k_fit = jax.random.split(key, 3)
             model = _model(name, task, config, k_model)
             penalty = None
             if name == "RPP":

@@ -53,10 +53,11 @@ def rpp_emlp(
     max_rank: int = 2,
 ) -> EMLP:
     """An :class:`EMLP` whose linear layers (the blocks' and the head) are :class:`ResidualPathway`s.
-    The bilinear layers and gates stay equivariant."""
-    k_model, k_flex = jax.random.split(key)
-    model = EMLP(rep_in, rep_out, G, width, depth, key=k_model, max_rank=max_rank)
-    keys = jax.random.split(k_flex, depth + 1)
+    The bilinear layers and gates stay equivariant. With the same ``key`` it starts as exactly the
+    ``EMLP(rep_in, rep_out, G, width, depth, key=key)`` (the flexible paths start at zero), so the
+    two can be compared pairwise."""
+    model = EMLP(rep_in, rep_out, G, width, depth, key=key, max_rank=max_rank)
+    keys = jax.random.split(jax.random.fold_in(key, 1), depth + 1)
     for i in range(depth):
         model = eqx.tree_at(
             lambda m, i=i: m.blocks[i].linear, model, ResidualPathway(model.blocks[i].linear, key=keys[i])
@@ -76,7 +77,7 @@ def _sum_squares(tree) -> Array:
     )
 
 
-def rpp_penalty(model, equivariant: float = 1e-5, flexible: float = 1e-2) -> Array:
+def rpp_penalty(model, equivariant: float = 1e-5, flexible: float = 0.1) -> Array:
     """``equivariant * sum ||A coefficients||^2 + flexible * sum ||B||^2`` over every
     :class:`ResidualPathway` in ``model`` (the negative log of the two Gaussian priors, up to a
     constant). Both weights must be >= 0."""
