@@ -77,7 +77,7 @@ def _sum_squares(tree) -> Array:
     )
 
 
-def rpp_penalty(model, equivariant: float = 1e-5, flexible: float = 0.1) -> Array:
+def rpp_penalty(model, equivariant: float = 1e-5, flexible: float = 1.0) -> Array:
     """``equivariant * sum ||A coefficients||^2 + flexible * sum ||B||^2`` over every
     :class:`ResidualPathway` in ``model`` (the negative log of the two Gaussian priors, up to a
     constant). Both weights must be >= 0."""
