@@ -59,21 +59,26 @@ def test_quick_and_full_are_exclusive(capsys):
 
 
 def test_run_writes_results_folder(tmp_path, capsys):
-    out = tmp_path / "spring"
-    argv = ["run", "spring", "--quick", "--set", "epochs=30", "--out", str(out), "--no-progress"]
+    # A cheap run (one small model per variant); the experiments themselves are tested elsewhere.
+    out = tmp_path / "rpp"
+    argv = [
+        "run",
+        "rpp",
+        "--quick",
+        "--set",
+        "models=MLP",
+        "--set",
+        "epochs=20",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     doc = json.loads((out / "results.json").read_text())
-    assert doc["experiment"] == "spring"
-    assert doc["config"]["epochs"] == 30
-    assert [r["bias"] for r in doc["table"]] == [
-        "none",
-        "observation",
-        "learning",
-        "inductive",
-        "physics",
-        "physics+inductive",
-        "physics (known form)",
-    ]
-    assert all(set(r) >= {"rmse_inside", "rmse_outside", "oddness_error"} for r in doc["table"])
-    assert (out / "results.md").exists() and (out / "spring_fits.png").exists()
-    assert "oddness_error" in capsys.readouterr().out
+    assert doc["experiment"] == "rpp"
+    assert doc["config"]["epochs"] == 20 and doc["config"]["models"] == ["MLP"]
+    assert [(r["variant"], r["model"]) for r in doc["table"]] == [("exact", "MLP"), ("broken (0.3)", "MLP")]
+    assert all(set(r) >= {"test_mse", "equivariance_error", "train_seconds"} for r in doc["table"])
+    assert set(doc) >= {"experiment", "config", "environment", "seconds", "table"}
+    assert (out / "results.md").exists() and (out / "training_loss.png").exists()
+    assert "equivariance_error" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from physbias.bias import MatrixSymmetry, RelaxedSymmetrized, Symmetrized, describe
-from physbias.groups import Z2, C, D, O, S, Scalar, T, V, equivariance_error, finite_elements
+from physbias.groups import Z2, C, D, O, S, Scalar, V, equivariance_error, finite_elements
 from physbias.nn.emlp import EMLP
 from physbias.nn.rpp import ResidualPathway, flexible_fraction, rpp_emlp, rpp_penalty
 from physbias.systems.symmetric_tasks import TASKS, inertia_target, o5_target, particle_target
@@ -50,12 +50,12 @@ def test_relaxed_symmetrization_interpolates_and_matches_the_seed_formula(getkey
 
 
 def test_rpp_starts_equivariant_and_its_prior_is_the_weighted_sum_of_squares(getkey):
-    G, rin, rout = O(3), 2 * Scalar + 2 * V, T(2)
+    G, rin, rout = O(3), Scalar + V, V
     key = getkey()
-    model = rpp_emlp(rin, rout, G, 32, 1, key=key)
+    model = rpp_emlp(rin, rout, G, 16, 1, key=key)
     x = np.random.default_rng(0).standard_normal((8, rin.size(G)))
     # With the same key it starts as exactly the EMLP (flexible paths at zero).
-    emlp = EMLP(rin, rout, G, 32, 1, key=key)
+    emlp = EMLP(rin, rout, G, 16, 1, key=key)
     np.testing.assert_array_equal(model(jnp.asarray(x[0], jnp.float32)), emlp(jnp.asarray(x[0], jnp.float32)))
     assert equivariance_error(model, rin, rout, G, x, n_elements=3) < 1e-6
     assert flexible_fraction(model) == 0.0

@@ -71,6 +71,16 @@ def _all_finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def _chunk_length(epochs: int, chunks: int) -> int:
+    """Epochs per compiled chunk: about ``epochs / chunks``, preferring a divisor of ``epochs`` (up
+    to twice that length) so that every chunk has the same length and compiles once, not twice."""
+    base = max(1, math.ceil(epochs / max(1, chunks)))
+    for length in range(base, min(epochs, 2 * base) + 1):
+        if epochs % length == 0:
+            return length
+    return base
+
+
 def fit(
     model,
     loss_fn: LossFn,
@@ -159,7 +169,7 @@ def fit(
         return jax.lax.scan(epoch, carry, keys)
 
     epoch_keys = jax.random.split(key, epochs)
-    per_chunk = max(1, math.ceil(epochs / max(1, chunks)))
+    per_chunk = _chunk_length(epochs, chunks)
     carry = (params, opt_state, jnp.array(True))
     history: list[np.ndarray] = []
     done = 0
