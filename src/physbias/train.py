@@ -71,6 +71,11 @@ def _all_finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def adam_cosine(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    """Adam whose step size decays from ``learning_rate`` to 0 on a cosine over ``steps`` steps."""
+    return optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, int(steps))))
+
+
 def _chunk_length(epochs: int, chunks: int) -> int:
     """Epochs per compiled chunk: about ``epochs / chunks``, preferring a divisor of ``epochs`` (up
     to twice that length) so that every chunk has the same length and compiles once, not twice."""

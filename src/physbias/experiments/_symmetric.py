@@ -7,12 +7,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..groups.measure import equivariance_error
 from ..losses import mean_squared_error
 from ..systems.symmetric_tasks import SymmetricTask
-from ..train import fit
+from ..train import adam_cosine, fit
 
 
 class Standardized(eqx.Module):
@@ -60,11 +59,6 @@ def regression_loss(y_scale: float, bank=None, penalty=None):
         return value + penalty(model) if penalty is not None else value
 
     return loss
-
-
-def adam_cosine(learning_rate: float, steps: int) -> optax.GradientTransformation:
-    """Adam whose step size decays from ``learning_rate`` to 0 on a cosine over ``steps``."""
-    return optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, steps)))
 
 
 def train_regressor(

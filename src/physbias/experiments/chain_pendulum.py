@@ -32,7 +32,7 @@ from ..dynamics.models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, Neu
 from ..metrics import chaos_floor, geometric_mean, geometric_mean_relative_error, relative_error
 from ..report import Figure, Panel, Result, series
 from ..systems.mechanics import CartesianChainPendulum, ChainPendulum, sample_initial_states, simulate
-from ..train import fit
+from ..train import adam_cosine, fit
 from . import Experiment
 from ._config import validate_config
 
@@ -174,9 +174,9 @@ def _chaos_floor(chain: CartesianChainPendulum, test: np.ndarray, config, key) -
 
 
 def _adam_cosine(config: ChainPendulumConfig, n_data: int) -> optax.GradientTransformation:
-    """Adam whose step size decays from ``learning_rate`` to 0 on a cosine over all steps."""
+    """Adam with a cosine-decayed step size over all of this config's steps."""
     per_epoch = -(-n_data // config.batch_size) if config.batch_size else 1
-    return optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.epochs * per_epoch))
+    return adam_cosine(config.learning_rate, config.epochs * per_epoch)
 
 
 def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) -> Result:
