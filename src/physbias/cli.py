@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field, e.g. --set epochs=500 (repeatable)",
     )
     run.add_argument("--no-progress", action="store_true", help="never draw progress bars")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace the results already in --out (default: refuse)"
+    )
     rp = sub.add_parser("replot", help="re-render the plots of a results folder from results.json")
     rp.add_argument("folder", type=Path)
 
@@ -80,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", type=Path, default=None, help="output folder (default runs/fit-MODEL-STAMP)")
     ft.add_argument("--no-progress", action="store_true")
+    ft.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
 
     ro = sub.add_parser("rollout", help="roll out a model saved by `physbias fit`")
     ro.add_argument("--model", type=Path, required=True, help="the folder `physbias fit` wrote")
@@ -118,47 +122,27 @@ def _list() -> int:
 
 
 def _run(args) -> int:
-    from .experiments import EXPERIMENTS, get_experiment
-    from .experiments._config import apply_overrides
+    from .experiments import EXPERIMENTS, execute, parse_overrides, prepare
 
     # Everything is validated before any work and before any file is written.
+    preset = "quick" if args.quick else "full" if args.full else "default"
     try:
-        experiment = get_experiment(args.name)
+        overrides = parse_overrides(args.overrides)
+        out = args.out if args.out is not None else _default_out(args.name)
+        spec = prepare(
+            args.name, seed=args.seed, preset=preset, overrides=overrides, out=out, overwrite=args.overwrite
+        )
     except KeyError:
         names = "\n".join(f"  {n}" for n in sorted(EXPERIMENTS))
         return _error(f"unknown experiment {args.name!r}; valid names:\n{names}")
-    if args.seed < 0:
-        return _error(f"--seed must be a non-negative integer, got {args.seed}")
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            return _error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = value.strip()
-    preset = "quick" if args.quick else "full" if args.full else "default"
-    try:
-        config = apply_overrides(experiment.make_config(preset), overrides)
     except ValueError as exc:
         return _error(str(exc))
-    out = args.out
-    if out is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{experiment.name}-{stamp}"
-    if out.exists() and not out.is_dir():
-        return _error(f"--out {out} exists and is not a folder")
-
-    from .report import print_table, write_results
-
-    result = experiment.run(config, seed=args.seed, progress=not args.no_progress)
-    print_table(result.table, title=f"{experiment.name} ({preset}, seed {args.seed})")
-    for note in result.notes:
-        print(f"- {note}")
-    folder = write_results(result, out)
-    print(
-        f"results: {folder}/results.json, results.md and {len(result.figures)} plot(s); "
-        f"{result.seconds:.1f} s"
-    )
+    execute(spec, progress=not args.no_progress)
     return 0
+
+
+def _default_out(name: str) -> Path:
+    return Path("runs") / f"{name}-{_stamp()}"
 
 
 def _replot(args) -> int:
@@ -180,7 +164,7 @@ def _fit(args) -> int:
     from .data import load_trajectories
     from .dynamics.serialization import save_model
     from .experiments.user_fit import check_fit_settings, fit_trajectories
-    from .report import print_table, write_results
+    from .report import check_output_folder, print_table, write_results
 
     for name in ("epochs", "width", "depth", "chunk"):
         if getattr(args, name) <= 0:
@@ -197,6 +181,10 @@ def _fit(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
     out = args.out or Path("runs") / f"fit-{args.model}-{_stamp()}"
+    try:
+        check_output_folder(out, overwrite=args.overwrite)
+    except ValueError as exc:
+        return _error(str(exc))
     model, spec, result = fit_trajectories(
         data,
         args.model,
@@ -240,6 +228,11 @@ def _rollout(args) -> int:
     dt = spec["dt"] if args.dt is None else args.dt
     if not dt > 0 or args.steps <= 0:
         return _error("--dt and --steps must be positive")
+    if args.out is not None:
+        try:
+            _check_output_file(args.out)
+        except ValueError as exc:
+            return _error(str(exc))
     traj = np.asarray(rollout(model, x0, dt, args.steps, RK4()))
     text = trajectories_to_csv(TrajectoryDataset(traj[None], dt))
     if args.out is None:
@@ -251,12 +244,7 @@ def _rollout(args) -> int:
 
 
 def _simulate(args) -> int:
-    import numpy as np
-
-    from ._io import atomic_write_bytes, atomic_write_text
-    from .data import TrajectoryDataset, trajectories_to_csv
-    from .experiments._dynamics import true_trajectories
-    from .systems.registry import get_system
+    from .systems import get_system
 
     try:
         system = get_system(args.system)
@@ -266,20 +254,34 @@ def _simulate(args) -> int:
         return _error("--n, --steps and --dt must be positive")
     if args.out.suffix not in (".csv", ".npz"):
         return _error(f"--out must end in .csv or .npz, got {args.out}")
+    try:
+        _check_output_file(args.out)
+    except ValueError as exc:
+        return _error(str(exc))
     import jax
 
-    states = true_trajectories(system, jax.random.key(args.seed), args.n, args.dt, args.steps, "velocity")
-    data = TrajectoryDataset(states.astype(np.float32), args.dt, "velocity", args.system)
-    if args.out.suffix == ".csv":
-        atomic_write_text(args.out, trajectories_to_csv(data))
-    else:
-        import io
+    from .data import save_trajectories
+    from .systems import sample_trajectories
 
-        buf = io.BytesIO()
-        np.savez(buf, states=states, dt=np.float64(args.dt))
-        atomic_write_bytes(args.out, buf.getvalue())
+    states = sample_trajectories(system, jax.random.key(args.seed), args.n, args.dt, args.steps)
+    save_trajectories(args.out, states, args.dt)  # float64, full precision
     print(f"{args.n} trajectories x {args.steps + 1} states of {args.system} (q, qdot) -> {args.out}")
     return 0
+
+
+def _check_output_file(path: Path) -> None:
+    """An output file must not be a folder and its folder must be creatable and writable."""
+    import os
+
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; expected a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {path} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {path} cannot be created: {parent} is not writable")
 
 
 def main(argv: list[str] | None = None) -> int:

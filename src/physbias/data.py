@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -231,11 +232,54 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
 
 def trajectories_to_csv(data: TrajectoryDataset) -> str:
     """The CSV text of ``data`` in the layout :func:`load_trajectories` reads."""
-    states = np.asarray(data.states)
+    return _csv_text(np.asarray(data.states), data.dt)
+
+
+def _csv_text(states: np.ndarray, dt: float) -> str:
     n, T, d = states.shape
     lines = [",".join(["trajectory", "t"] + [f"z{i}" for i in range(d)])]
     for k in range(n):
         for i in range(T):
-            row = [str(k), f"{i * data.dt:.12g}"] + [repr(float(v)) for v in states[k, i]]
+            row = [str(k), f"{i * dt:.12g}"] + [repr(float(v)) for v in states[k, i]]
             lines.append(",".join(row))
     return "\n".join(lines) + "\n"
+
+
+def save_trajectories(path, states: np.ndarray, dt: float) -> Path:
+    """Write trajectories ``(n, T, d)`` to ``path`` (``.csv`` or ``.npz``) atomically, in the layout
+    :func:`load_trajectories` reads, at the precision of ``states`` (float64 stays float64).
+
+    Raises:
+        ValueError: for another suffix, a wrong shape or a non-positive ``dt``.
+    """
+    import io
+
+    from ._io import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    states = np.asarray(states)
+    if states.ndim != 3 or 0 in states.shape:
+        raise ValueError(
+            f"`states` must have shape (n_trajectories, n_times, state_size), got {states.shape}"
+        )
+    if not dt > 0:
+        raise ValueError(f"`dt` must be positive, got {dt}")
+    if path.suffix == ".csv":
+        return atomic_write_text(path, _csv_text(states, float(dt)))
+    if path.suffix == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, states=states, dt=np.float64(dt))
+        return atomic_write_bytes(path, buf.getvalue())
+    raise ValueError(f"{path}: expected a .csv or .npz file name, got '{path.suffix}'")
+
+
+def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (no download): images ``(1797, 1, 8, 8)`` float32 in
+    ``[0, 1]`` and labels ``(1797,)`` int32."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise ImportError("the digits data set needs scikit-learn: pip install scikit-learn") from exc
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None]
+    return images, digits.target.astype(np.int32)

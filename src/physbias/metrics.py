@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .bias.symmetry import AbstractSymmetry
+from .dynamics import RK4, rollout
 
 
 def rmse(pred: Array, target: Array) -> float:
@@ -147,3 +150,134 @@ def chaos_floor(
     with jax.enable_x64(True):
         rel = np.asarray(relative_error(jnp.asarray(near), jnp.asarray(true)))
     return rel if per_step else np.asarray(geometric_mean(rel[..., 1:], axis=-1))
+
+
+def convergence_order(step_sizes, errors, *, window: tuple[float, float] = (1e-11, 1e-2)) -> float:
+    """Measured order ``p`` of ``error ~ C dt^p``: the least-squares slope of ``log error`` against
+    ``log dt`` over the points with ``window[0] < error < window[1]`` (above float64 rounding,
+    below saturation); all points if fewer than two fall inside.
+
+    Example:
+        >>> round(convergence_order([0.1, 0.05, 0.025], [1e-4, 6.25e-6, 3.90625e-7]), 6)
+        4.0
+    """
+    dts, errs = np.asarray(step_sizes, dtype=float), np.asarray(errors, dtype=float)
+    if dts.shape != errs.shape or dts.ndim != 1 or len(dts) < 2:
+        raise ValueError(
+            f"`step_sizes` and `errors` must be 1-D of the same length >= 2, got {dts.shape} and {errs.shape}"
+        )
+    inside = (errs > window[0]) & (errs < window[1])
+    if inside.sum() >= 2:
+        dts, errs = dts[inside], errs[inside]
+    return float(np.polyfit(np.log(dts), np.log(errs), 1)[0])
+
+
+def parameter_count(model) -> int:
+    """Number of trainable (inexact-array) entries of an Equinox model."""
+    import equinox as eqx
+
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    return int(sum(x.size for x in leaves))
+
+
+class RolloutErrors(NamedTuple):
+    """What :func:`rollout_errors` returns (NumPy, float64).
+
+    Attributes:
+        pred: the predicted trajectories ``(B, T + 1, d)`` in the model's coordinates
+            (non-finite states replaced by ``1e30``).
+        relative: ``(B, T + 1)`` relative error per step (:func:`relative_error`).
+        geomean: ``(B,)`` geometric mean of ``relative`` over steps ``1..T`` (the exact start is
+            left out).
+        energy: ``(B, T + 1)`` relative energy drift of the prediction (``None`` without ``energy``).
+        diverged: ``(B,)`` whether the rollout became non-finite.
+    """
+
+    pred: np.ndarray
+    relative: np.ndarray
+    geomean: np.ndarray
+    energy: np.ndarray | None
+    diverged: np.ndarray
+
+
+def rollout_errors(
+    model,
+    true: np.ndarray,
+    dt: float,
+    *,
+    z0=None,
+    integrator=None,
+    substeps: int = 1,
+    compare=None,
+    energy=None,
+) -> RolloutErrors:
+    """Roll ``model`` out (float32) from the first state of each true trajectory and compare.
+
+    Args:
+        model: a vector field ``z -> dz/dt`` (any :mod:`physbias.dynamics` model).
+        true: ``(B, T + 1, d)`` true trajectories (the comparison is in float64).
+        dt: time step between saved states.
+        z0: ``(B, d')`` initial states in the model's coordinates (default ``true[:, 0]``).
+        integrator: default :class:`~physbias.dynamics.RK4`; ``substeps`` steps per ``dt``.
+        compare: maps predicted trajectories into ``true``'s coordinates (default: identity).
+        energy: the true energy of one state in ``true``'s coordinates, for the drift.
+
+    The relative error per step is ``|z_hat - z| / (|z_hat| + |z|)``: 0 exact, 1 unrelated; a
+    non-finite prediction counts as 1.
+    """
+    true = np.asarray(true, dtype=np.float64)
+    if true.ndim != 3:
+        raise ValueError(f"`true` must have shape (B, T + 1, d), got {true.shape}")
+    steps = true.shape[1] - 1
+    start = true[:, 0] if z0 is None else np.asarray(z0)
+    integrator = RK4() if integrator is None else integrator
+    pred = np.asarray(
+        jax.jit(lambda z: rollout(model, z, dt, steps, integrator, substeps))(
+            jnp.asarray(start, jnp.float32)
+        ),
+        dtype=np.float64,
+    )
+    diverged = ~np.isfinite(pred).all(axis=(1, 2))
+    pred = np.where(np.isfinite(pred), pred, 1e30)
+    with jax.enable_x64(True):
+        p64, t64 = jnp.asarray(pred), jnp.asarray(true)
+        if compare is not None:
+            p64 = jnp.asarray(compare(p64))
+        rel = np.asarray(relative_error(p64, t64))
+        gm = np.asarray(geometric_mean_relative_error(p64[:, 1:], t64[:, 1:]))
+        drift = np.asarray(energy_drift(energy, p64)) if energy is not None else None
+    rel = np.where(np.isfinite(rel), rel, 1.0)
+    gm = np.where(np.isfinite(gm), gm, 1.0)
+    return RolloutErrors(pred, rel, gm, drift, diverged)
+
+
+def mean_squared_error_per_entry(pred: Array, target: Array) -> float:
+    """``mean (pred - target)^2`` over every point and output entry (the EMLP paper's test MSE).
+
+    Raises:
+        ValueError: if the shapes differ (no broadcasting).
+    """
+    pred, target = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    if pred.shape != target.shape:
+        raise ValueError(f"predictions have shape {pred.shape} but targets have shape {target.shape}")
+    return float(np.mean((pred - target) ** 2))
+
+
+def equivariant_regression_scores(
+    model, inputs, targets, rep_in, rep_out, G, *, n_equivariance: int = 256
+) -> dict:
+    """Test MSE (:func:`mean_squared_error_per_entry`), the MSE relative to the targets' variance,
+    and the equivariance error (:func:`physbias.groups.equivariance_error`, batch-relative, 4
+    sampled elements) on the first ``n_equivariance`` inputs."""
+    from .groups import equivariance_error
+
+    inputs, targets = np.asarray(inputs), np.asarray(targets)
+    pred = np.asarray(jax.jit(jax.vmap(model))(jnp.asarray(inputs, jnp.float32)), np.float64)
+    err = mean_squared_error_per_entry(pred, targets)
+    return {
+        "test_mse": err,
+        "test_mse_relative": float(err / np.mean((targets - targets.mean(0)) ** 2)),
+        "equivariance_error": equivariance_error(
+            model, rep_in, rep_out, G, inputs[:n_equivariance], n_elements=4
+        ),
+    }

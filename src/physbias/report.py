@@ -57,7 +57,11 @@ class Figure:
 
 @dataclasses.dataclass
 class Result:
-    """What an experiment returns: a flat table plus its config, timing and figures."""
+    """What an experiment returns: a flat table plus its config, timing and figures.
+
+    The runner stamps how the run was made (``seed``, ``preset``, ``overrides``, ``command``) so
+    that its folder alone says how to repeat it.
+    """
 
     experiment: str
     config: dict[str, Any]
@@ -65,6 +69,10 @@ class Result:
     seconds: float = 0.0
     figures: list[Figure] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    seed: int | None = None
+    preset: str | None = None
+    overrides: dict[str, str] = dataclasses.field(default_factory=dict)
+    command: str | None = None
 
 
 def series(label: str, x, y, style: str = "line", max_points: int = 1000) -> Series:
@@ -96,6 +104,62 @@ def environment() -> dict[str, str]:
         "processor": platform.machine(),
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
     }
+
+
+def git_commit() -> str | None:
+    """The commit of the physbias source tree (``+dirty`` when it has local changes), or ``None``
+    when physbias is not run from a git checkout."""
+    import subprocess
+
+    src = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def check_output_folder(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Check, before any work, that a results folder can be written at ``out_dir``.
+
+    It must not be an existing file or lie under one, must be creatable and writable, and must not
+    already hold results (a ``results.json``) unless ``overwrite``. Nothing is created.
+
+    Raises:
+        ValueError: naming the path and what is wrong with it.
+    """
+    import os
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if out.is_dir():
+        if (out / "results.json").exists() and not overwrite:
+            raise ValueError(
+                f"--out {out} already holds results (results.json); pass --overwrite to replace them"
+            )
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {out} is not writable")
+        return out
+    # The nearest existing ancestor must be a writable folder (then mkdir -p will work).
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be created: {parent} is not writable")
+    return out
 
 
 def _clean(value):
@@ -192,10 +256,18 @@ def render_figure(fig: Figure) -> bytes:
 
 def to_json(result: Result) -> dict[str, Any]:
     """The ``results.json`` document."""
+    from ._version import __version__
+
     return _clean(
         {
             "experiment": result.experiment,
+            "command": result.command,
+            "seed": result.seed,
+            "preset": result.preset,
+            "overrides": result.overrides,
             "config": result.config,
+            "version": __version__,
+            "git_commit": git_commit(),
             "environment": environment(),
             "seconds": result.seconds,
             "table": result.table,
@@ -222,6 +294,11 @@ def markdown_report(doc: dict[str, Any]) -> str:
     for f in doc.get("figures", []):
         parts.append(f"\n![{f['title']}]({f['name']}.png)\n")
     parts.append(f"\nTotal time: {doc['seconds']:.1f} s\n")
+    if doc.get("command"):
+        parts.append(
+            f"\nReproduce: `{doc['command']}` (physbias {doc.get('version')}, "
+            f"commit {doc.get('git_commit') or 'unknown'})\n"
+        )
     parts.append("\nConfig: `" + json.dumps(doc["config"]) + "`\n")
     parts.append("\nEnvironment: `" + json.dumps(doc["environment"]) + "`\n")
     return "".join(parts)

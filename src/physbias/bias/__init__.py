@@ -13,7 +13,7 @@ physics         known model + residual     :class:`PhysicsResidual`             
 ==============  =========================  =====================================  ======
 """
 
-from .augment import Augmentation
+from .augment import Augmentation, AugmentedLoss
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -39,6 +39,7 @@ def describe(bias) -> str:
 __all__ = [
     "AbstractSymmetry",
     "Augmentation",
+    "AugmentedLoss",
     "Canonicalized",
     "EvenFunction",
     "MatrixSymmetry",

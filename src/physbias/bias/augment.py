@@ -68,3 +68,46 @@ class Augmentation:
 
     def __repr__(self) -> str:
         return f"Augmentation({', '.join(map(repr, self.symmetries))}, copies={self.copies})"
+
+
+class AugmentedLoss:
+    """Observation bias applied online: each batch is moved by random group elements before the loss.
+
+    .. math:: L_{aug}(f, \\{(x_i, y_i)\\}) = L(f, \\{(g_i . x_i, \\rho(g_i) y_i)\\}),
+              \\qquad g_i \\sim G \\text{ independently, anew every step}
+
+    A loss transform (the same ``(model, batch, key) -> scalar`` signature), so it composes with
+    any loss and never grows the data set; for continuous groups it sees a fresh element for every
+    example at every step, unlike the fixed copies of :class:`Augmentation`.
+
+    Args:
+        loss: the loss to wrap; ``batch`` is ``(x, y, ...)`` with a leading batch axis.
+        symmetry: an :class:`AbstractSymmetry` acting on one ``x`` and one ``y``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from physbias.bias import Parity
+        >>> mse = lambda model, batch, key: jnp.mean((jax.vmap(model)(batch[0]) - batch[1]) ** 2)
+        >>> loss = AugmentedLoss(mse, Parity(odd=True))
+        >>> float(loss(lambda x: 2 * x, (jnp.ones((4, 1)), 2 * jnp.ones((4, 1))), jax.random.key(0)))
+        0.0
+    """
+
+    kind: ClassVar[str] = "observation"
+    hard: ClassVar[bool] = False
+
+    def __init__(self, loss, symmetry: AbstractSymmetry):
+        if not callable(loss):
+            raise TypeError(f"AugmentedLoss: `loss` must be callable, got {type(loss).__name__}")
+        self.loss = loss
+        self.symmetry = require_symmetry(symmetry, "AugmentedLoss")
+
+    def __call__(self, model, batch, key: PRNGKeyArray):
+        x, y, *rest = batch
+        g = self.symmetry.sample_batch(key, x.shape[0])
+        x = jax.vmap(self.symmetry.act_input)(g, x)
+        y = jax.vmap(self.symmetry.act_output)(g, y)
+        return self.loss(model, (x, y, *rest), jax.random.fold_in(key, 1))
+
+    def __repr__(self) -> str:
+        return f"AugmentedLoss({self.symmetry!r})"

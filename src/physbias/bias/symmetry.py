@@ -60,6 +60,10 @@ class AbstractSymmetry(eqx.Module):
     def sample(self, key: PRNGKeyArray) -> Element:
         """One random element (uniform for finite groups)."""
 
+    def sample_batch(self, key: PRNGKeyArray, n: int) -> Element:
+        """``n`` independent random elements stacked along a leading axis."""
+        return jax.vmap(self.sample)(jax.random.split(key, n))
+
     def elements(self) -> Element:
         """All elements stacked along a leading axis, the identity first (finite groups only)."""
         raise TypeError(
@@ -288,6 +292,9 @@ class Transformations(AbstractSymmetry):
     def sample(self, key):
         return jax.random.randint(key, (), 0, len(self.inputs))
 
+    def sample_batch(self, key, n):
+        return jax.random.randint(key, (n,), 0, len(self.inputs))
+
     def elements(self):
         return jnp.arange(len(self.inputs))
 
@@ -354,7 +361,8 @@ class MatrixSymmetry(AbstractSymmetry):
 
     Finite groups (no Lie algebra, e.g. ``C(4)``, ``D(4)``, ``S(5)``) list all their elements, so
     they work with group averaging; continuous ones sample from a bank of ``n_samples`` elements
-    (augmentation and penalties).
+    drawn with ``seed`` (augmentation and penalties), or from the given ``elements`` (a sequence
+    of group elements as ``G.sample`` returns them).
 
     Example:
         >>> from physbias.groups import S, V, Scalar
@@ -368,7 +376,7 @@ class MatrixSymmetry(AbstractSymmetry):
     finite: bool = eqx.field(static=True)
     name: str = eqx.field(static=True)
 
-    def __init__(self, G, rep_in, rep_out, *, n_samples: int = 4096, seed: int = 0):
+    def __init__(self, G, rep_in, rep_out, *, n_samples: int = 4096, seed: int = 0, elements=None):
         from ..groups.groups import Group, finite_elements
         from ..groups.representations import Rep
 
@@ -378,7 +386,11 @@ class MatrixSymmetry(AbstractSymmetry):
             if not isinstance(rep, Rep):
                 raise TypeError(f"MatrixSymmetry: `{label}` must be a Rep, got {type(rep).__name__}")
         self.finite = len(G.lie_algebra) == 0
-        gs = finite_elements(G) if self.finite else G.sample(np.random.default_rng(seed), n_samples)
+        if elements is not None:  # a given bank of elements (matrices of G's defining rep)
+            gs = list(elements)
+            self.finite = False
+        else:
+            gs = finite_elements(G) if self.finite else G.sample(np.random.default_rng(seed), n_samples)
         rin = np.stack([rep_in.rho(G, g) for g in gs])
         rout = np.stack([rep_out.rho(G, g) for g in gs])
         self.rho_in = jnp.asarray(rin, jnp.float32)
@@ -401,6 +413,9 @@ class MatrixSymmetry(AbstractSymmetry):
 
     def sample(self, key):
         return jax.random.randint(key, (), 0, self.rho_in.shape[0])
+
+    def sample_batch(self, key, n):
+        return jax.random.randint(key, (n,), 0, self.rho_in.shape[0])
 
     def elements(self):
         if not self.finite:

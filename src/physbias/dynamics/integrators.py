@@ -8,7 +8,6 @@ short class per method. States are flat vectors; the splitting methods (leapfrog
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -16,6 +15,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+from .._ode import check_step, solve_adaptive  # noqa: F401 (solve_adaptive re-exported)
 
 Field = Callable[[Float[Array, " d"]], Float[Array, " d"]]
 """An autonomous vector field: ``field(z) -> dz/dt``, one unbatched state."""
@@ -141,13 +142,6 @@ def get_integrator(name: str) -> AbstractIntegrator:
         ) from None
 
 
-def _check_step(dt, steps):
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"`dt` must be a positive number, got {dt!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
-
-
 def rollout(
     field: Field,
     z0: Float[Array, "*batch d"],
@@ -161,7 +155,7 @@ def rollout(
     ``z0`` may carry leading batch axes (one rollout per initial state). ``substeps`` integrator
     steps of ``dt / substeps`` are taken between saved states. Fused with ``lax.scan``.
     """
-    _check_step(dt, steps)
+    check_step(dt, steps)
     if not isinstance(substeps, int) or substeps < 1:
         raise ValueError(f"`substeps` must be a positive integer, got {substeps!r}")
     integrator = RK4() if integrator is None else integrator
@@ -176,31 +170,3 @@ def rollout(
 
     _, zs = jax.lax.scan(save, z0, None, length=steps)
     return jnp.concatenate([z0[None], zs])
-
-
-def solve_adaptive(
-    field: Field,
-    z0: Float[Array, " d"],
-    ts: Float[Array, " T"],
-    *,
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
-    max_steps: int = 1_000_000,
-) -> Float[Array, "T d"]:
-    """States at times ``ts`` (``ts[0]`` is the time of ``z0``) by an adaptive 8th-order
-    Dormand-Prince solver (Diffrax ``Dopri8`` with a PID step-size controller)."""
-    import diffrax
-
-    ts = jnp.asarray(ts)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, args: field(y)),
-        diffrax.Dopri8(),
-        t0=ts[0],
-        t1=ts[-1],
-        dt0=None,
-        y0=jnp.asarray(z0),
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps,
-    )
-    return sol.ys

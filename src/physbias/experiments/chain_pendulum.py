@@ -16,30 +16,39 @@ constraints): no model can be expected to beat it.
 from __future__ import annotations
 
 import dataclasses
-import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ..data import Dataset
-from ..dynamics.constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
-from ..dynamics.integrators import RK4, rollout
-from ..dynamics.losses import derivative_loss
-from ..dynamics.models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
-from ..metrics import chaos_floor, geometric_mean, geometric_mean_relative_error, relative_error
+from ..dynamics import (
+    RK4,
+    ConstrainedHamiltonianNN,
+    ConstrainedLagrangianNN,
+    DeepLagrangianNN,
+    HamiltonianNN,
+    LagrangianNN,
+    NeuralODE,
+    SecondOrderNODE,
+    derivative_loss,
+)
+from ..metrics import chaos_floor, geometric_mean, rollout_errors
 from ..report import Figure, Panel, Result, series
-from ..systems.mechanics import CartesianChainPendulum, ChainPendulum, sample_initial_states, simulate
-from ..train import adam_cosine, fit
-from . import Experiment
-from ._config import validate_config
+from ..systems import (
+    CartesianChainPendulum,
+    ChainPendulum,
+    chain_derivative_dataset,
+    from_angle_velocity,
+    sample_initial_states,
+    simulate,
+    to_cartesian_velocity,
+)
+from ..train import adam_cosine
+from ._config import ExperimentConfig, nonnegative, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 MODELS = ("NODE", "NODE2", "HNN", "LNN", "DeLaN", "CHNN", "CLNN")
-"""Model names: coordinates and structure of each are in :data:`_SPECS`."""
-
-# name -> (coordinates the model works in, constructor (config, n_links, chain, key) -> model)
 _SPECS = {
     "NODE": ("angles-velocity", lambda c, n, ch, k: NeuralODE(2 * n, c.width, c.depth, key=k)),
     "NODE2": ("angles-velocity", lambda c, n, ch, k: SecondOrderNODE(2 * n, c.width, c.depth, key=k)),
@@ -61,127 +70,41 @@ _SPECS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class ChainPendulumConfig:
-    links: tuple[int, ...] = (2, 3, 5)
-    models: tuple[str, ...] = MODELS
-    dt: float = 0.03
-    n_train: int = 100
-    train_steps: int = 20
-    n_test: int = 20
-    test_steps: int = 100
-    substeps: int = 4
-    width: int = 128
-    depth: int = 2
-    epochs: int = 1000
-    learning_rate: float = 3e-3
-    batch_size: int = 256
-    lnn_regularization: float = 0.0
-    chaos_epsilon: float = 1e-4
+class ChainPendulumConfig(ExperimentConfig):
+    QUICK = {
+        "links": (2,),
+        "n_train": 20,
+        "n_test": 4,
+        "test_steps": 50,
+        "width": 32,
+        "epochs": 150,
+        "batch_size": 0,
+    }
+    FULL = {"n_train": 200, "epochs": 2000, "n_test": 50}
 
-    def __post_init__(self):
-        validate_config(self)
+    links: tuple[int, ...] = positive((2, 3, 5))
+    models: tuple[str, ...] = one_of(MODELS, MODELS)
+    dt: float = positive(0.03)
+    n_train: int = positive(100)
+    train_steps: int = positive(20)
+    n_test: int = positive(20)
+    test_steps: int = positive(100)
+    substeps: int = positive(4)
+    width: int = positive(128)
+    depth: int = positive(2)
+    epochs: int = positive(1000)
+    learning_rate: float = positive(3e-3)
+    batch_size: int = nonnegative(256)  # 0: full batch
+    lnn_regularization: float = nonnegative(0.0)
+    chaos_epsilon: float = positive(1e-4)
+
+    def check(self):
         if not self.links:
             raise ValueError("config `links` must list at least one chain length")
-        unknown = [m for m in self.models if m not in _SPECS]
-        if unknown or not self.models:
-            raise ValueError(
-                f"config `models` must be a non-empty subset of {list(MODELS)}, got {self.models}"
-            )
-        if self.batch_size < 0 or self.lnn_regularization < 0 or self.chaos_epsilon <= 0:
-            raise ValueError("config `batch_size`, `lnn_regularization` must be >= 0 and `chaos_epsilon` > 0")
-
-    @classmethod
-    def quick(cls) -> ChainPendulumConfig:
-        return cls(links=(2,), n_train=20, n_test=4, test_steps=50, width=32, epochs=150, batch_size=0)
-
-    @classmethod
-    def full(cls) -> ChainPendulumConfig:
-        return cls(n_train=200, epochs=2000, n_test=50)
-
-
-@eqx.filter_jit
-def _to_cartesian_velocity(coordinates: str, chain: CartesianChainPendulum, traj):
-    """Map ``(..., 2n)`` or ``(..., 4n)`` states in ``coordinates`` to Cartesian ``(x, xdot)``."""
-    angles = chain.angles
-    flat = traj.reshape(-1, traj.shape[-1])
-    if coordinates == "angles-canonical":
-        flat = jax.vmap(angles.from_canonical)(flat)
-        coordinates = "angles-velocity"
-    if coordinates == "angles-velocity":
-        out = jax.vmap(lambda s: chain.to_velocity(chain.from_angles(s)))(flat)
-    elif coordinates == "cartesian-canonical":
-        out = chain.to_velocity(flat)
-    else:
-        out = flat
-    return out.reshape(*traj.shape[:-1], out.shape[-1])
-
-
-@eqx.filter_jit
-def _from_angle_velocity(coordinates: str, chain: CartesianChainPendulum, traj):
-    """Map angle-coordinate ``(theta, thetadot)`` trajectories into a model's ``coordinates``."""
-    flat = traj.reshape(-1, traj.shape[-1])
-    if coordinates == "angles-velocity":
-        out = flat
-    elif coordinates == "angles-canonical":
-        out = jax.vmap(chain.angles.to_canonical)(flat)
-    elif coordinates == "cartesian-canonical":
-        out = jax.vmap(chain.from_angles)(flat)
-    else:
-        out = jax.vmap(lambda s: chain.to_velocity(chain.from_angles(s)))(flat)
-    return out.reshape(*traj.shape[:-1], out.shape[-1])
-
-
-def _derivative_dataset(coordinates: str, chain: CartesianChainPendulum, train: np.ndarray) -> Dataset:
-    """Exact ``(state, d state/dt)`` pairs in a model's coordinates (computed in float64)."""
-    with jax.enable_x64(True):
-        flat = jnp.asarray(train.reshape(-1, train.shape[-1]))
-        field = chain.angles.field
-
-        def pair(s):
-            return jax.jvp(lambda s: _from_angle_velocity(coordinates, chain, s[None])[0], (s,), (field(s),))
-
-        states, derivs = jax.jit(jax.vmap(pair))(flat)
-        return Dataset(np.asarray(states, np.float32), np.asarray(derivs, np.float32))
-
-
-def _rollout_errors(model, coordinates, chain, test: np.ndarray, dt: float, substeps: int):
-    """Per-trajectory geometric-mean relative error over steps 1..T and the per-step curve."""
-    steps = test.shape[1] - 1
-    with jax.enable_x64(True):
-        z0 = np.asarray(_from_angle_velocity(coordinates, chain, jnp.asarray(test[:, 0])), np.float32)
-    pred = np.asarray(
-        jax.jit(lambda z: rollout(model, z, dt, steps, RK4(), substeps))(jnp.asarray(z0)), np.float64
-    )
-    pred = np.where(np.isfinite(pred), pred, 1e30)
-    with jax.enable_x64(True):
-        pred_cart = _to_cartesian_velocity(coordinates, chain, jnp.asarray(pred))
-        true_cart = _to_cartesian_velocity("angles-velocity", chain, jnp.asarray(test))
-        rel = np.asarray(relative_error(pred_cart, true_cart))
-        gm = np.asarray(geometric_mean_relative_error(pred_cart[:, 1:], true_cart[:, 1:]))
-    rel = np.where(np.isfinite(rel), rel, 1.0)
-    gm = np.where(np.isfinite(gm), gm, 1.0)
-    return gm, rel
-
-
-def _chaos_floor(chain: CartesianChainPendulum, test: np.ndarray, config, key) -> np.ndarray:
-    """Per-step relative error ``(B, T + 1)`` of perturbed true trajectories (unit masses, so
-    ``(x, p)`` equals ``(x, xdot)``)."""
-    with jax.enable_x64(True):
-        z0 = np.asarray(jax.vmap(chain.from_angles)(jnp.asarray(test[:, 0])))
-    return chaos_floor(
-        chain, z0, config.dt, config.test_steps, key=key, epsilon=config.chaos_epsilon, per_step=True
-    )
-
-
-def _adam_cosine(config: ChainPendulumConfig, n_data: int) -> optax.GradientTransformation:
-    """Adam with a cosine-decayed step size over all of this config's steps."""
-    per_epoch = -(-n_data // config.batch_size) if config.batch_size else 1
-    return adam_cosine(config.learning_rate, config.epochs * per_epoch)
 
 
 def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
-    table, figures = [], []
+    table, panels = [], []
     t = config.dt * np.arange(1, config.test_steps + 1)
     for n in config.links:
         n = int(n)
@@ -196,52 +119,74 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
         test = simulate(
             angles, sample_initial_states(angles, k_test, config.n_test), config.dt, config.test_steps
         )
-        floor_steps = _chaos_floor(chain, test, config, k_floor)
+        with jax.enable_x64(True):  # unit masses: (x, p) equals (x, xdot)
+            z0 = np.asarray(jax.vmap(chain.from_angles)(jnp.asarray(test[:, 0])))
+            true_cartesian = np.asarray(to_cartesian_velocity(chain, jnp.asarray(test), "angles-velocity"))
+        floor_steps = chaos_floor(
+            chain, z0, config.dt, config.test_steps, key=k_floor, epsilon=config.chaos_epsilon, per_step=True
+        )
         floor = geometric_mean(floor_steps[:, 1:], axis=-1)
-        curves, datasets = [], {}
-        for name in config.models:
+        datasets, errors = {}, {}
+
+        def variant(name, n=n, chain=chain, train=train, k_model=k_model, datasets=datasets) -> Variant:
             coordinates, make = _SPECS[name]
             if coordinates not in datasets:  # models in the same coordinates share their data
-                datasets[coordinates] = _derivative_dataset(coordinates, chain, train)
+                datasets[coordinates] = chain_derivative_dataset(chain, train, coordinates)
             data = datasets[coordinates]
-            result = fit(
+            per_epoch = -(-len(data) // config.batch_size) if config.batch_size else 1
+            return Variant(
+                f"{n}-link {name}",
                 make(config, n, chain, k_model),
                 derivative_loss(),
                 data,
-                key=k_fit,
-                epochs=config.epochs,
-                optimizer=_adam_cosine(config, len(data)),
+                {"links": n, "model": name, "coordinates": coordinates},
+                optimizer=adam_cosine(config.learning_rate, config.epochs * per_epoch),
                 batch_size=config.batch_size or None,
-                progress=progress,
-                description=f"{n}-link {name}",
             )
-            gm, rel = _rollout_errors(result.model, coordinates, chain, test, config.dt, config.substeps)
+
+        def evaluate(
+            v: Variant, fit, chain=chain, test=test, truth=true_cartesian, floor=floor, errors=errors
+        ):
+            coordinates = v.labels["coordinates"]
+            with jax.enable_x64(True):
+                start = np.asarray(
+                    from_angle_velocity(chain, jnp.asarray(test[:, 0]), coordinates), np.float32
+                )
+            ev = errors[v.labels["model"]] = rollout_errors(
+                fit.model,
+                truth,
+                config.dt,
+                z0=start,
+                integrator=RK4(),
+                substeps=config.substeps,
+                compare=lambda pred: to_cartesian_velocity(chain, pred, coordinates),
+            )
             row = {
-                "links": n,
-                "model": name,
-                "coordinates": coordinates,
-                "rollout_error_geomean": float(np.mean(gm)),
-                "rollout_error_geomean_median": float(np.median(gm)),
+                "rollout_error_geomean": float(np.mean(ev.geomean)),
+                "rollout_error_geomean_median": float(np.median(ev.geomean)),
                 "chaos_floor": float(np.mean(floor)),
-                "derivative_mse": result.final_loss,
-                "train_seconds": result.seconds,
-                "diverged": bool(result.diverged),
+                "derivative_mse": fit.final_loss,
             }
-            if name in ("CHNN", "CLNN"):
+            if v.labels["model"] in ("CHNN", "CLNN"):
                 # Masses are identified only up to a common factor (L and c L have the same motion).
-                masses = np.asarray(result.model.masses())
+                masses = np.asarray(fit.model.masses())
                 row["mass_ratio_error_max"] = float(np.max(np.abs(masses / np.mean(masses) - 1.0)))
-            table.append(row)
-            curves.append(series(name, t, np.mean(rel[:, 1:], axis=0)))
+            return row
+
+        comparison = compare(
+            (variant(m) for m in config.models), evaluate, key=k_fit, epochs=config.epochs, progress=progress
+        )
+        table += comparison.rows
+        curves = [series(m, t, np.mean(ev.relative[:, 1:], axis=0)) for m, ev in errors.items()]
         curves.append(series("chaos floor", t, np.mean(floor_steps[:, 1:], axis=0), style="reference"))
-        figures.append(
+        panels.append(
             Panel(f"{n}-link chain", "time", "relative error (mean over test rollouts)", curves, logy=True)
         )
     figure = Figure(
         "chain_pendulum",
         "Rollout error vs time: angles (NODE, NODE2, HNN, LNN, DeLaN) vs Cartesian (CHNN, CLNN)",
-        figures,
-        len(figures),
+        panels,
+        len(panels),
     )
     notes = [
         f"unit masses and rod lengths, g = 9.81; initial angles uniform in +-pi/2, angular velocities "
@@ -257,9 +202,7 @@ def run(config: ChainPendulumConfig, *, seed: int = 0, progress: bool = True) ->
         f"{config.substeps} RK4 steps per dt (one RK4 step of 0.03 alone errs by ~3e-3 on the true "
         "5-link field).",
     ]
-    return Result(
-        "chain-pendulum", dataclasses.asdict(config), table, time.perf_counter() - start, [figure], notes
-    )
+    return Result("chain-pendulum", dataclasses.asdict(config), table, figures=[figure], notes=notes)
 
 
 EXPERIMENT = Experiment(

@@ -10,18 +10,21 @@ Test MSE is in the targets' own units, averaged over output entries, as in the E
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import equinox as eqx
 import jax
 import numpy as np
 
-from ..nn.emlp import EMLP
+from ..bias import AugmentedLoss, MatrixSymmetry
+from ..losses import supervised_loss
+from ..metrics import equivariant_regression_scores, parameter_count
+from ..nn import EMLP, Standardized
 from ..report import Figure, Panel, Result, series
-from ..systems.symmetric_tasks import TASKS
-from . import Experiment
-from ._config import validate_config
-from ._symmetric import Standardized, element_bank, n_params, score, train_regressor
+from ..systems import TASKS
+from ..train import adam_cosine
+from ._config import ExperimentConfig, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 PUBLISHED_MSE = {
     ("O5Synthetic", "EMLP"): 0.0170,
@@ -35,37 +38,28 @@ MODELS = ("MLP", "MLP+aug", "EMLP")
 
 
 @dataclasses.dataclass(frozen=True)
-class EMLPSyntheticConfig:
-    tasks: tuple[str, ...] = ("O5Synthetic", "Inertia", "ParticleInteraction")
-    models: tuple[str, ...] = MODELS
-    n_train: int = 1000
-    n_test: int = 2000
-    width: int = 384
-    depth: int = 3
-    epochs: int = 900  # EMLP's schedule for 1000 points: min(900000 / n_train, 1000)
-    batch_size: int = 500
-    learning_rate: float = 3e-3
-    curve_sizes: tuple[int, ...] = (100, 300, 1000, 3000)
-    curve_models: tuple[str, ...] = ("MLP", "EMLP")
+class EMLPSyntheticConfig(ExperimentConfig):
+    QUICK = {
+        "n_train": 300,
+        "n_test": 500,
+        "width": 128,
+        "depth": 2,
+        "epochs": 120,
+        "curve_sizes": (100, 300),
+    }
+    FULL = {"curve_sizes": (30, 100, 300, 1000, 3000, 10000), "curve_models": MODELS}
 
-    def __post_init__(self):
-        validate_config(self)
-        for t in self.tasks:
-            if t not in TASKS:
-                raise ValueError(f"config `tasks`: unknown task {t!r}; valid: {', '.join(TASKS)}")
-        for m in self.models + self.curve_models:
-            if m not in MODELS:
-                raise ValueError(f"config `models`: unknown model {m!r}; valid: {', '.join(MODELS)}")
-        if any(n <= 0 for n in self.curve_sizes):
-            raise ValueError(f"config `curve_sizes` must be positive, got {self.curve_sizes}")
-
-    @classmethod
-    def quick(cls) -> EMLPSyntheticConfig:
-        return cls(n_train=300, n_test=500, width=128, depth=2, epochs=150, curve_sizes=(100, 300))
-
-    @classmethod
-    def full(cls) -> EMLPSyntheticConfig:
-        return cls(curve_sizes=(30, 100, 300, 1000, 3000, 10000), curve_models=MODELS)
+    tasks: tuple[str, ...] = one_of(("O5Synthetic", "Inertia", "ParticleInteraction"), TASKS)
+    models: tuple[str, ...] = one_of(MODELS, MODELS)
+    n_train: int = positive(1000)
+    n_test: int = positive(2000)
+    width: int = positive(384)
+    depth: int = positive(3)
+    epochs: int = positive(900)  # EMLP's schedule for 1000 points: min(900000 / n_train, 1000)
+    batch_size: int = positive(500)
+    learning_rate: float = positive(3e-3)
+    curve_sizes: tuple[int, ...] = positive((100, 300, 1000, 3000))
+    curve_models: tuple[str, ...] = one_of(("MLP", "EMLP"), MODELS)
 
 
 def _epochs(config: EMLPSyntheticConfig, n: int) -> int:
@@ -80,57 +74,74 @@ def _model(name: str, task, config: EMLPSyntheticConfig, key):
         net = EMLP(task.rep_in, task.rep_out, G, config.width, config.depth, key=key)
     else:
         net = eqx.nn.MLP(n_in, n_out, config.width, config.depth, activation=jax.nn.silu, key=key)
-    return Standardized(net, task)
+    return Standardized(net, task.x_scale, task.y_mean, task.y_scale)
 
 
-def _train_and_score(name, task, train_idx, test_idx, config, key, bank, progress):
+def _variant(name, task, n, config, key, symmetry, labels) -> Variant:
+    """Model ``name`` trained on the first ``n`` rows of ``task``; MLP+aug moves every example by a
+    random element of ``symmetry`` at every step (observation bias, online)."""
     k_model, k_fit = jax.random.split(key)
-    model = _model(name, task, config, k_model)
-    result = train_regressor(
-        model,
-        task,
-        train_idx,
-        key=k_fit,
-        epochs=_epochs(config, len(train_idx)),
-        learning_rate=config.learning_rate,
+    loss = supervised_loss(scale=task.y_scale)
+    epochs = _epochs(config, n)
+    return Variant(
+        f"{task.name} {name} n={n}",
+        _model(name, task, config, k_model),
+        AugmentedLoss(loss, symmetry) if name == "MLP+aug" else loss,
+        (np.asarray(task.X[:n], np.float32), np.asarray(task.Y[:n], np.float32)),
+        {"task": task.name, "model": name, "n_train": n} | labels,
+        optimizer=adam_cosine(config.learning_rate, epochs * max(1, n // config.batch_size)),
         batch_size=config.batch_size,
-        bank=bank if name == "MLP+aug" else None,
-        progress=progress,
-        description=f"{task.name} {name} n={len(train_idx)}",
+        epochs=epochs,
+        key=k_fit,
     )
-    row = {"task": task.name, "model": name, "n_train": len(train_idx), "params": n_params(model.net)}
-    row |= score(result.model, task, test_idx)
-    row |= {"train_seconds": result.seconds, "diverged": result.diverged}
-    return row, result
 
 
 def run(config: EMLPSyntheticConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     rng = np.random.default_rng(seed)
     key = jax.random.key(seed)
-    table, loss_curves = [], []
-    tasks = {}
+    table, loss_curves, tasks = [], [], {}
+
+    def evaluate(test_idx):
+        def scores(variant: Variant, fit) -> dict:
+            task = tasks[variant.labels["task"]]
+            row = {"params": parameter_count(variant.model.net)}
+            row |= equivariant_regression_scores(
+                fit.model, task.X[test_idx], task.Y[test_idx], task.rep_in, task.rep_out, task.G
+            )
+            return row
+
+        return scores
+
+    def bank(task):  # 2048 sampled elements of the task's group, for online augmentation
+        return MatrixSymmetry(task.G, task.rep_in, task.rep_out, elements=task.G.sample(rng, 2048))
+
     for task_name in config.tasks:
         n_max = max((config.n_train,) + (config.curve_sizes if task_name == "O5Synthetic" else ()))
-        task = TASKS[task_name](rng, n_max + config.n_test)
-        tasks[task_name] = task
-        test_idx = np.arange(n_max, n_max + config.n_test)
-        bank = element_bank(task, rng)
+        task = tasks[task_name] = TASKS[task_name](rng, n_max + config.n_test)
+        symmetry = bank(task)
+        variants = []
         for name in config.models:
             key, sub = jax.random.split(key)
-            row, result = _train_and_score(
-                name, task, np.arange(config.n_train), test_idx, config, sub, bank, progress
-            )
-            row["published_mse"] = PUBLISHED_MSE.get((task_name, name), float("nan"))
-            row["curve"] = False
-            table.append(row)
-            loss_curves.append(series(f"{task_name} {name}", range(1, len(result.losses) + 1), result.losses))
+            published = PUBLISHED_MSE.get((task_name, name), float("nan"))
+            variants.append(_variant(name, task, config.n_train, config, sub, symmetry, {}))
+        test_idx = np.arange(n_max, n_max + config.n_test)
+        comparison = compare(variants, evaluate(test_idx), key=key, epochs=config.epochs, progress=progress)
+        for row in comparison.rows:
+            published = PUBLISHED_MSE.get((task_name, row["model"]), float("nan"))
+            row |= {"published_mse": published, "curve": False}
+        table += comparison.rows
+        loss_curves += [
+            series(f"{task_name} {r['model']}", range(1, len(f.losses) + 1), f.losses)
+            for r, f in zip(comparison.rows, comparison.fits.values(), strict=True)
+        ]
+
     curve_rows = []
     if "O5Synthetic" in tasks and config.curve_sizes:
         task = tasks["O5Synthetic"]
         n_max = max((config.n_train,) + config.curve_sizes)
         test_idx = np.arange(n_max, n_max + config.n_test)
-        bank = element_bank(task, rng)
+        symmetry = bank(task)
+        variants = []
         for n in config.curve_sizes:
             for name in config.curve_models:
                 done = [
@@ -140,11 +151,12 @@ def run(config: EMLPSyntheticConfig, *, seed: int = 0, progress: bool = True) ->
                     curve_rows.append(done[0])
                     continue
                 key, sub = jax.random.split(key)
-                row, _ = _train_and_score(name, task, np.arange(n), test_idx, config, sub, bank, progress)
-                row["published_mse"] = float("nan")
-                row["curve"] = True
-                table.append(row)
-                curve_rows.append(row)
+                variants.append(_variant(name, task, n, config, sub, symmetry, {}))
+        comparison = compare(variants, evaluate(test_idx), key=key, epochs=config.epochs, progress=progress)
+        for row in comparison.rows:
+            row |= {"published_mse": float("nan"), "curve": True}
+        table += comparison.rows
+        curve_rows += comparison.rows
     figures = [
         Figure(
             "training_loss",
@@ -178,9 +190,7 @@ def run(config: EMLPSyntheticConfig, *, seed: int = 0, progress: bool = True) ->
         "group element each step.",
         "curve=True rows are the data-efficiency curve (O5Synthetic).",
     ]
-    return Result(
-        "emlp-synthetic", dataclasses.asdict(config), table, time.perf_counter() - start, figures, notes
-    )
+    return Result("emlp-synthetic", dataclasses.asdict(config), table, figures=figures, notes=notes)
 
 
 EXPERIMENT = Experiment(

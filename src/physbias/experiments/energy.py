@@ -9,19 +9,17 @@ horizon and compared with the true trajectories: relative error and the true ene
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import numpy as np
 
-from ..dynamics.losses import derivative_loss
-from ..dynamics.models import HamiltonianNN, NeuralODE
+from ..dynamics import HamiltonianNN, NeuralODE, derivative_loss
+from ..metrics import rollout_errors
 from ..report import Figure, Panel, Result, series
-from ..systems.mechanics import MassSpring, NBody2D, Pendulum
-from ..train import fit
-from . import Experiment
-from ._config import validate_config
-from ._dynamics import derivative_data, energy_of, evaluate_rollouts, true_trajectories
+from ..systems import MassSpring, NBody2D, Pendulum, derivative_dataset, energy_function, sample_trajectories
+from ._config import ExperimentConfig, nonnegative, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 SYSTEMS = {
     "pendulum": (Pendulum(gravity=3.0), 0.1),
@@ -31,83 +29,73 @@ SYSTEMS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class EnergyConfig:
-    n_train: int = 40
-    train_steps: int = 30
-    n_test: int = 8
-    test_steps: int = 1000
-    width: int = 128
-    depth: int = 2
-    epochs: int = 2000
-    learning_rate: float = 1e-3
-    noise: float = 0.0
-    systems: tuple[str, ...] = ("pendulum", "spring", "2-body")
+class EnergyConfig(ExperimentConfig):
+    QUICK = {"n_train": 20, "epochs": 400, "test_steps": 300, "width": 64}
+    FULL = {"n_train": 100, "epochs": 5000, "test_steps": 3000}
 
-    def __post_init__(self):
-        validate_config(self)
-        unknown = [s for s in self.systems if s not in SYSTEMS]
-        if unknown or not self.systems:
-            raise ValueError(
-                f"config `systems` must be a non-empty subset of {sorted(SYSTEMS)}, got {self.systems}"
-            )
-
-    @classmethod
-    def quick(cls) -> EnergyConfig:
-        return cls(n_train=20, epochs=400, test_steps=300, width=64)
-
-    @classmethod
-    def full(cls) -> EnergyConfig:
-        return cls(n_train=100, epochs=5000, test_steps=3000)
+    n_train: int = positive(40)
+    train_steps: int = positive(30)
+    n_test: int = positive(8)
+    test_steps: int = positive(1000)
+    width: int = positive(128)
+    depth: int = positive(2)
+    epochs: int = positive(2000)
+    learning_rate: float = positive(1e-3)
+    noise: float = nonnegative(0.0)
+    systems: tuple[str, ...] = one_of(("pendulum", "spring", "2-body"), SYSTEMS)
 
 
 def run(config: EnergyConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     key = jax.random.key(seed)
     table, figures = [], []
     for i, name in enumerate(config.systems):
         system, dt = SYSTEMS[name]
+        energy = energy_function(system, "canonical")
         k_train, k_test, k_model, k_fit, k_noise = jax.random.split(jax.random.fold_in(key, i), 5)
-        train = true_trajectories(system, k_train, config.n_train, dt, config.train_steps, "canonical")
-        test = true_trajectories(system, k_test, config.n_test, dt, config.test_steps, "canonical")
-        data = derivative_data(system, train, "canonical", config.noise, k_noise)
+        train = sample_trajectories(system, k_train, config.n_train, dt, config.train_steps, "canonical")
+        test = sample_trajectories(system, k_test, config.n_test, dt, config.test_steps, "canonical")
+        data = derivative_dataset(system, train, "canonical", config.noise, k_noise)
         d = data.input_shape[0]
         models = {
             "Neural ODE": NeuralODE(d, config.width, config.depth, key=k_model),
             "HNN": HamiltonianNN(d, config.width, config.depth, key=k_model),
         }
-        t = dt * np.arange(config.test_steps + 1)
-        with jax.enable_x64(True):
-            true_energy = np.asarray(jax.vmap(energy_of(system, "canonical"))(test[0]))
-        energy_curves = [series("truth", t, true_energy, style="reference")]
-        error_curves = []
-        for model_name, model in models.items():
-            result = fit(
+        errors = {}
+
+        def evaluate(variant: Variant, fit, errors=errors, test=test, dt=dt, energy=energy) -> dict:
+            ev = errors[variant.name] = rollout_errors(fit.model, test, dt, energy=energy)
+            return {
+                "derivative_mse": fit.final_loss,
+                "rollout_error_geomean": float(np.mean(ev.geomean)),
+                "rollout_error_final": float(np.mean(ev.relative[:, -1])),
+                "energy_error_final": float(np.median(ev.energy[:, -1]))
+                if not ev.diverged.any()
+                else float("inf"),
+                "horizon_steps": config.test_steps,
+            }
+
+        variants = [
+            Variant(
+                m,
                 model,
                 derivative_loss(),
                 data,
-                key=k_fit,
-                epochs=config.epochs,
+                {"system": name, "model": m},
                 learning_rate=config.learning_rate,
-                progress=progress,
-                description=f"{name}: {model_name}",
             )
-            ev = evaluate_rollouts(result.model, system, test, dt, "canonical")
-            table.append(
-                {
-                    "system": name,
-                    "model": model_name,
-                    "derivative_mse": result.final_loss,
-                    "rollout_error_geomean": ev["rollout_error_geomean"],
-                    "rollout_error_final": ev["rollout_error_final"],
-                    "energy_error_final": ev["energy_error_final"],
-                    "horizon_steps": config.test_steps,
-                    "train_seconds": result.seconds,
-                }
-            )
-            with jax.enable_x64(True):
-                pred_energy = np.asarray(jax.vmap(energy_of(system, "canonical"))(ev["pred"][0]))
-            energy_curves.append(series(model_name, t, pred_energy))
-            error_curves.append(series(model_name, t[1:], ev["error_curve"][1:]))
+            for m, model in models.items()
+        ]
+        comparison = compare(
+            variants, evaluate, key=k_fit, epochs=config.epochs, progress=progress, description=f"{name}: "
+        )
+        table += comparison.rows
+        t = dt * np.arange(config.test_steps + 1)
+        with jax.enable_x64(True):
+            energy_curves = [series("truth", t, np.asarray(jax.vmap(energy)(test[0])), style="reference")]
+            energy_curves += [
+                series(m, t, np.asarray(jax.vmap(energy)(ev.pred[0]))) for m, ev in errors.items()
+            ]
+        error_curves = [series(m, t[1:], np.mean(ev.relative, axis=0)[1:]) for m, ev in errors.items()]
         figures.append(
             Figure(
                 f"energy_{name}",
@@ -126,7 +114,7 @@ def run(config: EnergyConfig, *, seed: int = 0, progress: bool = True) -> Result
         "|z_hat - z| / (|z_hat| + |z|), averaged "
         "over test trajectories; energy_error_final: median relative drift of the true energy.",
     ]
-    return Result("energy", dataclasses.asdict(config), table, time.perf_counter() - start, figures, notes)
+    return Result("energy", dataclasses.asdict(config), table, figures=figures, notes=notes)
 
 
 EXPERIMENT = Experiment(

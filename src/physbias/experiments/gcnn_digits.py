@@ -12,19 +12,22 @@ data); a p4 G-CNN and a p4m G-CNN (the bias as architecture: exactly invariant, 
 from __future__ import annotations
 
 import dataclasses
-import time
+import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from ..nn.gcnn import CNN, P4CNN, transform_image
+from ..bias import AugmentedLoss, Transformations
+from ..data import load_digit_images
+from ..losses import cross_entropy_loss
+from ..metrics import parameter_count
+from ..nn import CNN, P4CNN, transform_image
 from ..report import Figure, Panel, Result, series
-from ..train import fit
-from . import Experiment
-from ._config import validate_config
+from ._config import ExperimentConfig, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 MODELS = ("CNN", "CNN+aug", "p4-CNN", "p4m-CNN")
 _N_DIGITS = 1797  # images in sklearn.datasets.load_digits
@@ -32,70 +35,29 @@ _SPLIT_SEED = 20160224  # fixed train/test split, independent of the run's seed
 
 
 @dataclasses.dataclass(frozen=True)
-class GCNNDigitsConfig:
-    n_train: int = 1297
-    n_test: int = 500
-    width: int = 8
-    depth: int = 2
-    epochs: int = 40
-    batch_size: int = 64
-    learning_rate: float = 5e-3
-    models: tuple[str, ...] = MODELS
+class GCNNDigitsConfig(ExperimentConfig):
+    QUICK = {"n_train": 500, "n_test": 300, "width": 6, "epochs": 20}
+    FULL = {"width": 12, "epochs": 80}
 
-    def __post_init__(self):
-        validate_config(self)
+    n_train: int = positive(1297)
+    n_test: int = positive(500)
+    width: int = positive(8)
+    depth: int = positive(2)
+    epochs: int = positive(40)
+    batch_size: int = positive(64)
+    learning_rate: float = positive(5e-3)
+    models: tuple[str, ...] = one_of(MODELS, MODELS)
+
+    def check(self):
         if self.n_train + self.n_test > _N_DIGITS:
             raise ValueError(
                 f"config `n_train` + `n_test` must be at most {_N_DIGITS} (the digits data set), "
                 f"got {self.n_train} + {self.n_test}"
             )
-        if self.batch_size <= 0:
-            raise ValueError(f"config `batch_size` must be positive, got {self.batch_size}")
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown or not self.models:
-            raise ValueError(f"config `models` must be a non-empty subset of {MODELS}, got {self.models}")
-
-    @classmethod
-    def quick(cls) -> GCNNDigitsConfig:
-        return cls(n_train=500, n_test=300, width=6, epochs=20)
-
-    @classmethod
-    def full(cls) -> GCNNDigitsConfig:
-        return cls(width=12, epochs=80)
 
 
-def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits as images ``(1797, 1, 8, 8)`` in [0, 1] and labels ``(1797,)``."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise ImportError("the gcnn-digits experiment needs scikit-learn: pip install scikit-learn") from exc
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]
-    return images, digits.target.astype(np.int32)
-
-
-def rotate_batch(x: jax.Array, k: jax.Array) -> jax.Array:
-    """Images ``(N, C, H, W)``, image ``i`` turned by ``k[i]`` quarter turns (``jnp.rot90``)."""
-    rots = jnp.stack([jnp.rot90(x, r, axes=(-2, -1)) for r in range(4)], axis=1)  # (N, 4, C, H, W)
-    return rots[jnp.arange(x.shape[0]), k]
-
-
-def cross_entropy_loss(augment: bool = False):
-    """Mean cross-entropy of ``model(x)`` against integer labels ``y`` (given as floats by ``fit``).
-
-    With ``augment``, every example of the batch is first turned by a random multiple of 90 degrees
-    drawn from the loss key (data augmentation).
-    """
-
-    def loss(model, batch, key):
-        x, y = batch
-        if augment:
-            x = rotate_batch(x, jax.random.randint(key, (x.shape[0],), 0, 4))
-        logits = jax.vmap(model)(x)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y.astype(jnp.int32)))
-
-    return loss
+# Quarter turns of an image (the output, a class, is invariant): the bias of CNN+aug as data.
+QUARTER_TURNS = Transformations(inputs=[functools.partial(jnp.rot90, k=r, axes=(-2, -1)) for r in range(4)])
 
 
 def _build(name: str, config: GCNNDigitsConfig, key) -> eqx.Module:
@@ -105,10 +67,6 @@ def _build(name: str, config: GCNNDigitsConfig, key) -> eqx.Module:
     if name == "p4-CNN":
         return P4CNN(1, 10, w, d, group="p4", key=key)
     return P4CNN(1, 10, max(1, round(w / np.sqrt(2))), d, group="p4m", key=key)  # p4m filters: 8 copies
-
-
-def _param_count(model) -> int:
-    return sum(int(a.size) for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
 
 
 @eqx.filter_jit
@@ -134,7 +92,6 @@ def _evaluate(model, x, y, k, flip) -> dict[str, float]:
 
 
 def run(config: GCNNDigitsConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     images, labels = load_digit_images()
     order = np.random.default_rng(_SPLIT_SEED).permutation(len(labels))
     train_idx, test_idx = order[: config.n_train], order[-config.n_test :]
@@ -144,27 +101,27 @@ def run(config: GCNNDigitsConfig, *, seed: int = 0, progress: bool = True) -> Re
     k_test = np.asarray(jax.random.randint(k_rot, (config.n_test,), 0, 4))
     flip_test = np.asarray(jax.random.bernoulli(k_flip, 0.5, (config.n_test,))).astype(int)
 
-    table, curves, acc_curves = [], [], []
-    for name in config.models:
-        model = _build(name, config, k_model)
-        result = fit(
-            model,
-            cross_entropy_loss(augment=name == "CNN+aug"),
+    def evaluate(variant: Variant, fit) -> dict:
+        return {"params": parameter_count(variant.model)} | _evaluate(
+            fit.model, x_test, y_test, k_test, flip_test
+        )
+
+    variants = (
+        Variant(
+            name,
+            _build(name, config, k_model),
+            AugmentedLoss(cross_entropy_loss(), QUARTER_TURNS) if name == "CNN+aug" else cross_entropy_loss(),
             (x_train, y_train),
-            key=k_fit,
-            epochs=config.epochs,
+            {"model": name},
             learning_rate=config.learning_rate,
             batch_size=min(config.batch_size, config.n_train),
-            progress=progress,
-            description=name,
         )
-        scores = _evaluate(result.model, x_test, y_test, k_test, flip_test)
-        table.append(
-            {"model": name, "params": _param_count(model), **scores, "train_seconds": result.seconds}
-        )
-        curves.append(series(name, range(1, len(result.losses) + 1), result.losses))
-        accs = [scores["acc_upright"], scores["acc_rotated"], scores["acc_flipped_rotated"]]
-        acc_curves.append(series(name, [0, 1, 2], accs))
+        for name in config.models
+    )
+    comparison = compare(variants, evaluate, key=k_fit, epochs=config.epochs, progress=progress)
+    curves = comparison.loss_series()
+    accs = ("acc_upright", "acc_rotated", "acc_flipped_rotated")
+    acc_curves = [series(r["model"], [0, 1, 2], [r[a] for a in accs]) for r in comparison.rows]
     fig = Figure(
         "gcnn_digits",
         "Digits trained upright: built-in vs learned rotation invariance",
@@ -193,7 +150,7 @@ def run(config: GCNNDigitsConfig, *, seed: int = 0, progress: bool = True) -> Re
         f"{max(1, round(config.width / np.sqrt(2)))} (x8): about equal parameter counts; {config.depth} "
         "hidden (group) convolutions after the first, global spatial mean pooling, linear head.",
     ]
-    return Result("gcnn-digits", dataclasses.asdict(config), table, time.perf_counter() - start, [fig], notes)
+    return Result("gcnn-digits", dataclasses.asdict(config), comparison.rows, figures=[fig], notes=notes)
 
 
 EXPERIMENT = Experiment(

@@ -15,42 +15,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..dynamics.integrators import RK4, Euler, Leapfrog, Yoshida4, rollout, solve_adaptive
-from ..metrics import energy_drift
+from ..dynamics import RK4, Euler, Leapfrog, Yoshida4, rollout, solve_adaptive
+from ..metrics import convergence_order, energy_drift
 from ..report import Figure, Panel, Result, series
-from ..systems.mechanics import Kepler, Pendulum
-from . import Experiment
-from ._config import validate_config
+from ..systems import Kepler, Pendulum
+from ._config import ExperimentConfig, positive
+from ._registry import Experiment
 
 METHODS = {"euler": Euler(), "rk4": RK4(), "leapfrog": Leapfrog(), "yoshida4": Yoshida4()}
 FIELD_EVALS = {"euler": 1, "rk4": 4, "leapfrog": 3, "yoshida4": 9}
 
 
 @dataclasses.dataclass(frozen=True)
-class IntegratorsConfig:
-    pendulum_amplitude: float = 1.5
-    kepler_eccentricity: float = 0.5
-    dt_pendulum: float = 0.05
-    dt_kepler: float = 0.01
-    periods: int = 200
-    convergence_levels: int = 6
+class IntegratorsConfig(ExperimentConfig):
+    QUICK = {"periods": 20, "convergence_levels": 5}
+    FULL = {"periods": 1000}
 
-    def __post_init__(self):
-        validate_config(self)
+    pendulum_amplitude: float = positive(1.5)
+    kepler_eccentricity: float = 0.5
+    dt_pendulum: float = positive(0.05)
+    dt_kepler: float = positive(0.01)
+    periods: int = positive(200)
+    convergence_levels: int = positive(6)
+
+    def check(self):
         if not 0 < self.pendulum_amplitude < np.pi:
             raise ValueError(f"config `pendulum_amplitude` must be in (0, pi), got {self.pendulum_amplitude}")
         if not 0 <= self.kepler_eccentricity < 0.9:
             raise ValueError(
                 f"config `kepler_eccentricity` must be in [0, 0.9), got {self.kepler_eccentricity}"
             )
-
-    @classmethod
-    def quick(cls) -> IntegratorsConfig:
-        return cls(periods=20, convergence_levels=5)
-
-    @classmethod
-    def full(cls) -> IntegratorsConfig:
-        return cls(periods=1000)
 
 
 def _cases(config):
@@ -62,26 +56,9 @@ def _cases(config):
     z_kep = jnp.array([r, 0.0, 0.0, np.sqrt(2.0 / r - 1.0)])
     # Periods: Kepler 2 pi (a = 1, GM = 1); pendulum from the reference solution's first return.
     return {
-        "pendulum": (pendulum, z_pend, config.dt_pendulum, _pendulum_period(config.pendulum_amplitude)),
+        "pendulum": (pendulum, z_pend, config.dt_pendulum, pendulum.period(config.pendulum_amplitude)),
         "kepler": (kepler, z_kep, config.dt_kepler, 2 * np.pi),
     }
-
-
-def _pendulum_period(amplitude: float, g: float = 9.81) -> float:
-    """``4 K(sin^2(a/2)) / sqrt(g)`` (complete elliptic integral of the first kind)."""
-    from scipy.special import ellipk
-
-    return float(4 * ellipk(np.sin(amplitude / 2) ** 2) / np.sqrt(g))
-
-
-def _fitted_order(dts, errs) -> float:
-    """Slope of log(error) vs log(dt) over the asymptotic window ``1e-11 < error < 1e-2`` (above
-    float64 rounding, below saturation); all points if fewer than two fall inside."""
-    dts, errs = np.asarray(dts), np.asarray(errs)
-    inside = (errs > 1e-11) & (errs < 1e-2)
-    if inside.sum() >= 2:
-        dts, errs = dts[inside], errs[inside]
-    return float(np.polyfit(np.log(dts), np.log(errs), 1)[0])
 
 
 def run(config: IntegratorsConfig, *, seed: int = 0, progress: bool = True) -> Result:
@@ -105,7 +82,7 @@ def run(config: IntegratorsConfig, *, seed: int = 0, progress: bool = True) -> R
                     )
                     dts.append(t_conv / n)
                     errs.append(float(jnp.linalg.norm(solve(z0)[-1] - ref)))
-                order = _fitted_order(dts, errs)
+                order = convergence_order(dts, errs)
                 # Long horizon at the base step.
                 t0 = time.perf_counter()
                 solve = jax.jit(lambda z, f=system.field, n=steps, h=dt, m=method: rollout(f, z, h, n, m))

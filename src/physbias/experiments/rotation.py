@@ -9,7 +9,6 @@ and ``|det R - 1|``.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import equinox as eqx
 import jax
@@ -19,42 +18,35 @@ import numpy as np
 from ..data import Dataset
 from ..losses import supervised_loss
 from ..metrics import orthogonality_error, project_to_rotation, rotation_angle_error
-from ..nn.outputs import ExpMapRotation, GramSchmidtRotation, RawMatrix
-from ..report import Figure, Panel, Result, series
-from ..systems.rotations import random_rotations, rotated_clouds
-from ..train import fit
-from . import Experiment
-from ._config import validate_config
+from ..nn import ExpMapRotation, GramSchmidtRotation, RawMatrix
+from ..report import Figure, Panel, Result
+from ..systems import random_rotations, rotated_clouds
+from ._config import ExperimentConfig, nonnegative, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 
 @dataclasses.dataclass(frozen=True)
-class RotationConfig:
-    n_train: int = 2000
-    n_test: int = 1000
-    n_points: int = 5
-    noise: float = 0.01
-    max_angle_deg: float = 120.0
-    width: int = 128
-    depth: int = 2
-    epochs: int = 2000
-    learning_rate: float = 1e-3
+class RotationConfig(ExperimentConfig):
+    QUICK = {"n_train": 500, "n_test": 300, "epochs": 300, "width": 64}
+    FULL = {"n_train": 5000, "epochs": 4000}
 
-    def __post_init__(self):
-        validate_config(self)
+    n_train: int = positive(2000)
+    n_test: int = positive(1000)
+    n_points: int = positive(5)
+    noise: float = nonnegative(0.01)
+    max_angle_deg: float = positive(120.0)
+    width: int = positive(128)
+    depth: int = positive(2)
+    epochs: int = positive(2000)
+    learning_rate: float = positive(1e-3)
+
+    def check(self):
         if not 0 < self.max_angle_deg <= 180:
             raise ValueError(f"config `max_angle_deg` must be in (0, 180], got {self.max_angle_deg}")
 
-    @classmethod
-    def quick(cls) -> RotationConfig:
-        return cls(n_train=500, n_test=300, epochs=300, width=64)
-
-    @classmethod
-    def full(cls) -> RotationConfig:
-        return cls(n_train=5000, epochs=4000)
-
 
 def run(config: RotationConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     k_ref, k_rot, k_noise, k_test, k_model, k_fit = jax.random.split(jax.random.key(seed), 6)
     reference = jax.random.normal(k_ref, (config.n_points, 3))
     max_angle = float(np.deg2rad(config.max_angle_deg))
@@ -76,38 +68,30 @@ def run(config: RotationConfig, *, seed: int = 0, progress: bool = True) -> Resu
         "exp map so(3)": ExpMapRotation(mlp(3)),
         "6D Gram-Schmidt": GramSchmidtRotation(mlp(6)),
     }
-    table, curves = [], []
-    for name, model in models.items():
-        result = fit(
-            model,
-            supervised_loss(),
-            train,
-            key=k_fit,
-            epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            progress=progress,
-            description=name,
-        )
-        pred = jax.jit(jax.vmap(result.model))(test.inputs)
+
+    def evaluate(variant: Variant, fit) -> dict:
+        pred = jax.jit(jax.vmap(fit.model))(test.inputs)
         frob = jnp.linalg.norm(pred - test.targets, axis=(-2, -1))
         ortho = orthogonality_error(pred)
         det_err = jnp.abs(jnp.linalg.det(pred) - 1.0)
         # Raw outputs are not rotations: measure their angle after projecting onto SO(3).
         angle = jnp.rad2deg(rotation_angle_error(project_to_rotation(pred), test.targets))
-        table.append(
-            {
-                "output": name,
-                "fit_error_frobenius": float(jnp.mean(frob)),
-                "angle_error_deg_mean": float(jnp.mean(angle)),
-                "angle_error_deg_p95": float(jnp.percentile(angle, 95)),
-                "orthogonality_error_mean": float(jnp.mean(ortho)),
-                "orthogonality_error_max": float(jnp.max(ortho)),
-                "det_error_mean": float(jnp.mean(det_err)),
-                "det_error_max": float(jnp.max(det_err)),
-                "train_seconds": result.seconds,
-            }
-        )
-        curves.append(series(name, range(1, len(result.losses) + 1), result.losses))
+        return {
+            "fit_error_frobenius": float(jnp.mean(frob)),
+            "angle_error_deg_mean": float(jnp.mean(angle)),
+            "angle_error_deg_p95": float(jnp.percentile(angle, 95)),
+            "orthogonality_error_mean": float(jnp.mean(ortho)),
+            "orthogonality_error_max": float(jnp.max(ortho)),
+            "det_error_mean": float(jnp.mean(det_err)),
+            "det_error_max": float(jnp.max(det_err)),
+        }
+
+    variants = [
+        Variant(name, model, supervised_loss(), train, {"output": name}, learning_rate=config.learning_rate)
+        for name, model in models.items()
+    ]
+    comparison = compare(variants, evaluate, key=k_fit, epochs=config.epochs, progress=progress)
+    curves = comparison.loss_series()
     fig = Figure(
         "training_loss",
         "Rotation alignment: training loss (mean ||R_hat - R||_F^2)",
@@ -120,7 +104,7 @@ def run(config: RotationConfig, *, seed: int = 0, progress: bool = True) -> Resu
         "orthogonality_error = ||R^T R - I||_F; det_error = |det R - 1|; angle error is the geodesic "
         "angle between R and R_hat projected onto SO(3) by SVD (a no-op for the valid outputs).",
     ]
-    return Result("rotation", dataclasses.asdict(config), table, time.perf_counter() - start, [fig], notes)
+    return Result("rotation", dataclasses.asdict(config), comparison.rows, figures=[fig], notes=notes)
 
 
 EXPERIMENT = Experiment(

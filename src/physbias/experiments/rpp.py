@@ -10,52 +10,42 @@ path with a strong prior) are trained on both; RPP should be best or tied on eac
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import equinox as eqx
 import jax
 import numpy as np
 
-from ..nn.emlp import EMLP
-from ..nn.rpp import flexible_fraction, rpp_emlp, rpp_penalty
-from ..report import Figure, Panel, Result, series
-from ..systems.symmetric_tasks import inertia
-from . import Experiment
-from ._config import validate_config
-from ._symmetric import Standardized, n_params, score, train_regressor
+from ..losses import supervised_loss
+from ..metrics import equivariant_regression_scores, parameter_count
+from ..nn import EMLP, RPPPrior, Standardized, flexible_fraction, rpp_emlp
+from ..report import Figure, Panel, Result
+from ..systems import inertia
+from ..train import adam_cosine
+from ._config import ExperimentConfig, nonnegative, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 MODELS = ("MLP", "EMLP", "RPP")
 
 
 @dataclasses.dataclass(frozen=True)
-class RPPConfig:
-    broken: float = 0.3
-    models: tuple[str, ...] = MODELS
-    n_train: int = 1000
-    n_test: int = 2000
-    width: int = 256
-    depth: int = 3
-    epochs: int = 600
-    batch_size: int = 500
-    learning_rate: float = 3e-3
-    equivariant_prior: float = 1e-5
-    flexible_prior: float = 1.0  # swept 0.01 / 0.1 / 1.0: 1.0 ties EMLP on exact data and is best on broken
+class RPPConfig(ExperimentConfig):
+    QUICK = {"n_train": 300, "n_test": 500, "width": 96, "depth": 2, "epochs": 200}
+    FULL = {"width": 384, "epochs": 900}
 
-    def __post_init__(self):
-        validate_config(self)
-        for m in self.models:
-            if m not in MODELS:
-                raise ValueError(f"config `models`: unknown model {m!r}; valid: {', '.join(MODELS)}")
-        if self.broken < 0 or self.equivariant_prior < 0 or self.flexible_prior < 0:
-            raise ValueError("config `broken`, `equivariant_prior` and `flexible_prior` must be >= 0")
-
-    @classmethod
-    def quick(cls) -> RPPConfig:
-        return cls(n_train=300, n_test=500, width=96, depth=2, epochs=200)
-
-    @classmethod
-    def full(cls) -> RPPConfig:
-        return cls(width=384, epochs=900)
+    broken: float = nonnegative(0.3)
+    models: tuple[str, ...] = one_of(MODELS, MODELS)
+    n_train: int = positive(1000)
+    n_test: int = positive(2000)
+    width: int = positive(256)
+    depth: int = positive(3)
+    epochs: int = positive(600)
+    batch_size: int = positive(500)
+    learning_rate: float = positive(3e-3)
+    equivariant_prior: float = nonnegative(1e-5)
+    flexible_prior: float = nonnegative(
+        1.0
+    )  # swept 0.01 / 0.1 / 1.0: 1.0 ties EMLP on exact data and is best on broken
 
 
 def _model(name, task, config, key):
@@ -66,43 +56,59 @@ def _model(name, task, config, key):
     else:
         n_in, n_out = task.rep_in.size(task.G), task.rep_out.size(task.G)
         net = eqx.nn.MLP(n_in, n_out, config.width, config.depth, activation=jax.nn.silu, key=key)
-    return Standardized(net, task)
+    return Standardized(net, task.x_scale, task.y_mean, task.y_scale)
 
 
 def run(config: RPPConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     key = jax.random.key(seed)
     table, curves = [], []
     for broken in (0.0, config.broken):
         task = inertia(np.random.default_rng(seed), config.n_train + config.n_test, broken=broken)
-        train_idx = np.arange(config.n_train)
+        X, Y = (
+            np.asarray(task.X[: config.n_train], np.float32),
+            np.asarray(task.Y[: config.n_train], np.float32),
+        )
         test_idx = np.arange(config.n_train, config.n_train + config.n_test)
+        variant_name = "exact" if broken == 0 else f"broken ({broken:g})"
+        steps = config.epochs * max(1, config.n_train // config.batch_size)
         # Same initial weights (RPP starts as the EMLP) and the same minibatches for every model.
         key, k_model, k_fit = jax.random.split(key, 3)
-        for name in config.models:
-            model = _model(name, task, config, k_model)
-            penalty = None
-            if name == "RPP":
-                penalty = lambda m: rpp_penalty(m, config.equivariant_prior, config.flexible_prior)  # noqa: E731
-            result = train_regressor(
-                model,
-                task,
-                train_idx,
-                key=k_fit,
-                epochs=config.epochs,
-                learning_rate=config.learning_rate,
-                batch_size=config.batch_size,
-                penalty=penalty,
-                progress=progress,
-                description=f"{task.name} {name}",
+
+        def evaluate(variant: Variant, fit, task=task, test_idx=test_idx) -> dict:
+            row = {"params": parameter_count(variant.model.net)}
+            row |= equivariant_regression_scores(
+                fit.model, task.X[test_idx], task.Y[test_idx], task.rep_in, task.rep_out, task.G
             )
-            row = {"variant": "exact" if broken == 0 else f"broken ({broken:g})", "model": name}
-            row |= {"params": n_params(model.net)}
-            row |= score(result.model, task, test_idx)
-            row["flexible_fraction"] = flexible_fraction(result.model.net) if name == "RPP" else float("nan")
-            row |= {"train_seconds": result.seconds, "diverged": result.diverged}
-            table.append(row)
-            curves.append(series(f"{row['variant']} {name}", range(1, len(result.losses) + 1), result.losses))
+            row["flexible_fraction"] = (
+                flexible_fraction(fit.model.net) if variant.name == "RPP" else float("nan")
+            )
+            return row
+
+        variants = (
+            Variant(
+                name,
+                _model(name, task, config, k_model),
+                supervised_loss(
+                    *([RPPPrior(config.equivariant_prior, config.flexible_prior)] if name == "RPP" else []),
+                    scale=task.y_scale,
+                ),
+                (X, Y),
+                {"variant": variant_name, "model": name},
+                optimizer=adam_cosine(config.learning_rate, steps),
+                batch_size=config.batch_size,
+            )
+            for name in config.models
+        )
+        comparison = compare(
+            variants,
+            evaluate,
+            key=k_fit,
+            epochs=config.epochs,
+            progress=progress,
+            description=f"{task.name} ",
+        )
+        table += comparison.rows
+        curves += comparison.loss_series(prefix=f"{variant_name} ")
     fig = Figure(
         "training_loss",
         "RPP: training loss (standardised MSE, plus the prior for RPP)",
@@ -118,7 +124,7 @@ def run(config: RPPConfig, *, seed: int = 0, progress: bool = True) -> Result:
         "equivariant).",
         "equivariance_error: as in emlp-synthetic (batch-relative, 4 sampled elements, float32).",
     ]
-    return Result("rpp", dataclasses.asdict(config), table, time.perf_counter() - start, [fig], notes)
+    return Result("rpp", dataclasses.asdict(config), table, figures=[fig], notes=notes)
 
 
 EXPERIMENT = Experiment(

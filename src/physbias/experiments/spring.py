@@ -8,76 +8,50 @@ each bias is judged inside that range, on its mirror image, outside it, and by t
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..bias import (
-    Augmentation,
-    OddFunction,
-    Parity,
-    PhysicsResidual,
-    SymmetryPenalty,
-    describe,
-)
+from ..bias import Augmentation, OddFunction, Parity, PhysicsResidual, SymmetryPenalty, describe
 from ..data import Dataset
 from ..losses import supervised_loss
 from ..metrics import oddness_error, rmse
 from ..report import Figure, Panel, Result, series
-from ..systems.spring import SpringForm, sample_spring, spring_force
-from ..train import fit
-from . import Experiment
-from ._config import validate_config
+from ..systems import LinearSpring, SpringForm, sample_spring, spring_force
+from ._config import ExperimentConfig, interval, nonnegative, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 
 @dataclasses.dataclass(frozen=True)
-class SpringConfig:
-    n_train: int = 200
-    noise: float = 0.05
+class SpringConfig(ExperimentConfig):
+    QUICK = {"epochs": 800}
+    FULL = {"epochs": 6000, "n_train": 400}
+
+    n_train: int = positive(200)
+    noise: float = nonnegative(0.05)
     k1: float = 1.0
     k2: float = 2.0
     k_star: float = 1.0
-    train_range: tuple[float, float] = (-0.25, 1.0)
-    test_limit: float = 1.5
-    width: int = 32
-    depth: int = 2
-    epochs: int = 3000
-    learning_rate: float = 3e-3
-    penalty_weight: float = 1.0
+    train_range: tuple[float, float] = interval((-0.25, 1.0))
+    test_limit: float = positive(1.5)
+    width: int = positive(32)
+    depth: int = positive(2)
+    epochs: int = positive(3000)
+    learning_rate: float = positive(3e-3)
+    penalty_weight: float = nonnegative(1.0)
     # The two-constant known form is an ill-conditioned linear fit (x and x^3 are correlated on
     # the range): it takes a larger Adam step than the networks.
-    form_learning_rate: float = 0.03
+    form_learning_rate: float = positive(0.03)
 
-    def __post_init__(self):
-        validate_config(self)
-        lo, hi = self.train_range
-        if not lo < hi:
-            raise ValueError(f"config `train_range` must satisfy low < high, got {(lo, hi)}")
-        if self.test_limit <= max(abs(lo), abs(hi)):
+    def check(self):
+        if self.test_limit <= max(abs(v) for v in self.train_range):
             raise ValueError("config `test_limit` must exceed the training range")
 
-    @classmethod
-    def quick(cls) -> SpringConfig:
-        return cls(epochs=800)
 
-    @classmethod
-    def full(cls) -> SpringConfig:
-        return cls(epochs=6000, n_train=400)
-
-
-class LinearSpring(eqx.Module):
-    """The known baseline ``F = k* x`` of the physics bias (a constant, not trained)."""
-
-    k_star: float = eqx.field(static=True)
-
-    def __call__(self, x):
-        return self.k_star * x[0]
-
-
-def _variants(config: SpringConfig, key):
+def _variants(config: SpringConfig, train: Dataset, key, k_aug):
     def mlp(k):
         return eqx.nn.MLP(1, "scalar", config.width, config.depth, activation=jnp.tanh, key=k)
 
@@ -88,20 +62,35 @@ def _variants(config: SpringConfig, key):
     phys = PhysicsResidual(LinearSpring(config.k_star), mlp(key))
     phys_odd = PhysicsResidual(LinearSpring(config.k_star), OddFunction(mlp(key)))
     plain = mlp(key)
-    lr, form_lr = config.learning_rate, config.form_learning_rate
+    lr = config.learning_rate
+
+    def variant(name, model, kind, loss=None, data=train, learning_rate=lr):
+        return Variant(
+            name,
+            model,
+            loss or supervised_loss(),
+            data,
+            {"bias": name, "kind": kind},
+            learning_rate=learning_rate,
+        )
+
     return [
-        ("none", plain, None, (), describe(plain), lr),
-        ("observation", plain, aug, (), describe(aug), lr),
-        ("learning", plain, None, (pen,), describe(pen), lr),
-        ("inductive", odd, None, (), describe(odd), lr),
-        ("physics", phys, None, (), describe(phys), lr),
-        ("physics+inductive", phys_odd, None, (), "physics + inductive (hard)", lr),
-        ("physics (known form)", PhysicsResidual(SpringForm()), None, (), "physics (hard)", form_lr),
+        variant("none", plain, describe(plain)),
+        variant("observation", plain, describe(aug), data=aug(train, key=k_aug)),
+        variant("learning", plain, describe(pen), loss=supervised_loss(pen)),
+        variant("inductive", odd, describe(odd)),
+        variant("physics", phys, describe(phys)),
+        variant("physics+inductive", phys_odd, "physics + inductive (hard)"),
+        variant(
+            "physics (known form)",
+            PhysicsResidual(SpringForm()),
+            "physics (hard)",
+            learning_rate=config.form_learning_rate,
+        ),
     ]
 
 
 def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     k_data, k_model, k_fit, k_aug = jax.random.split(jax.random.key(seed), 4)
     x, f = sample_spring(
         k_data, config.n_train, *config.train_range, k1=config.k1, k2=config.k2, noise=config.noise
@@ -117,37 +106,29 @@ def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result
     grid = np.linspace(-lim, lim, 601)
     truth = lambda xs: spring_force(jnp.asarray(xs), config.k1, config.k2)
 
-    table, curves = (
-        [],
-        [
-            series("truth", grid, truth(grid), style="reference"),
-            series("train data", x[:, 0], f, style="scatter"),
-        ],
-    )
-    for name, model, aug, penalties, label, lr in _variants(config, k_model):
-        data = aug(train, key=k_aug) if aug is not None else train
-        result = fit(
-            model,
-            supervised_loss(*penalties),
-            data,
-            key=k_fit,
-            epochs=config.epochs,
-            learning_rate=lr,
-            progress=progress,
-            description=name,
-        )
-        predict = jax.jit(jax.vmap(result.model))
-        row = {"bias": name, "kind": label}
-        for region, xs in regions.items():
-            row[f"rmse_{region}"] = rmse(predict(jnp.asarray(xs)[:, None]), truth(xs))
-        row["oddness_error"] = oddness_error(result.model, jnp.asarray(grid)[:, None])
-        row["train_seconds"] = result.seconds
-        known = getattr(result.model, "known", None)
+    def evaluate(variant: Variant, fit) -> dict:
+        predict = jax.jit(jax.vmap(fit.model))
+        row = {
+            f"rmse_{region}": rmse(predict(jnp.asarray(xs)[:, None]), truth(xs))
+            for region, xs in regions.items()
+        }
+        row["oddness_error"] = oddness_error(fit.model, jnp.asarray(grid)[:, None])
+        known = getattr(fit.model, "known", None)
         row["k1"] = float(known.k1) if isinstance(known, SpringForm) else ""
         row["k2"] = float(known.k2) if isinstance(known, SpringForm) else ""
-        table.append(row)
-        curves.append(series(name, grid, predict(jnp.asarray(grid)[:, None])))
+        return row
 
+    comparison = compare(
+        _variants(config, train, k_model, k_aug), evaluate, key=k_fit, epochs=config.epochs, progress=progress
+    )
+    curves = [
+        series("truth", grid, truth(grid), style="reference"),
+        series("train data", x[:, 0], f, style="scatter"),
+    ]
+    curves += [
+        series(name, grid, jax.vmap(r.model)(jnp.asarray(grid)[:, None]))
+        for name, r in comparison.fits.items()
+    ]
     fig = Figure(
         "spring_fits",
         "Nonlinear spring F = k1 x + k2 x^3: learned force",
@@ -160,7 +141,7 @@ def run(config: SpringConfig, *, seed: int = 0, progress: bool = True) -> Result
         f"physics bias: F = k* x + f_hat(x) with k* = {config.k_star}; 'physics (known form)' fits "
         f"k1, k2 of k1 x + k2 x^3 (truth {config.k1}, {config.k2}).",
     ]
-    return Result("spring", dataclasses.asdict(config), table, time.perf_counter() - start, [fig], notes)
+    return Result("spring", dataclasses.asdict(config), comparison.rows, figures=[fig], notes=notes)
 
 
 EXPERIMENT = Experiment(

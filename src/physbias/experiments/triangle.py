@@ -10,7 +10,6 @@ constant C). Every level is tested on base / permuted / scaled sets, in distribu
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import equinox as eqx
 import jax
@@ -29,53 +28,35 @@ from ..data import Dataset
 from ..losses import supervised_loss
 from ..metrics import relative_rmse, rmse
 from ..report import Figure, Panel, Result, series
-from ..systems.triangle import HeronForm, heron_area, sample_triangles
-from ..train import fit
-from . import Experiment
-from ._config import validate_config
+from ..systems import HeronForm, heron_area, sample_triangles
+from ._config import ExperimentConfig, interval, nonnegative, one_of, positive
+from ._registry import Experiment
+from ._runner import Variant, compare
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "silu": jax.nn.silu}
 LEVEL_NAMES = {0: "none", 1: "observation", 2: "learning", 3: "inductive", 4: "physics"}
 
 
 @dataclasses.dataclass(frozen=True)
-class TriangleConfig:
+class TriangleConfig(ExperimentConfig):
     """Seed 001: 3x128 MLP, 4000 samples, edges in (0.2, 1.0), Adam, 2000 epochs (full batch)."""
 
-    n_train: int = 4000
-    n_test: int = 4000
-    width: int = 128
-    depth: int = 3
-    epochs: int = 1000  # seed: 2000 (--full); 1000 keeps the default run near 3 minutes on 2 cores
-    learning_rate: float = 1e-3
-    activation: str = "relu"
-    train_range: tuple[float, float] = (0.2, 1.0)
-    ood_range: tuple[float, float] = (1.5, 3.0)
-    scale_range: tuple[float, float] = (0.6, 1.7)
-    weight_permutation: float = 1.0
-    weight_scaling: float = 1.0
-    levels: tuple[int, ...] = (0, 1, 2, 3, 4)
+    QUICK = {"n_train": 1000, "n_test": 1000, "width": 64, "epochs": 300, "learning_rate": 3e-3}
+    FULL = {"epochs": 2000}
 
-    def __post_init__(self):
-        validate_config(self)
-        for name in ("train_range", "ood_range", "scale_range"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo < hi:
-                raise ValueError(f"config `{name}` must satisfy 0 < low < high, got {(lo, hi)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"config `activation` must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
-            )
-        if not self.levels or any(level not in LEVEL_NAMES for level in self.levels):
-            raise ValueError(f"config `levels` must be a non-empty subset of 0..4, got {self.levels}")
-
-    @classmethod
-    def quick(cls) -> TriangleConfig:
-        return cls(n_train=1000, n_test=1000, width=64, epochs=300, learning_rate=3e-3)
-
-    @classmethod
-    def full(cls) -> TriangleConfig:
-        return cls(epochs=2000)
+    n_train: int = positive(4000)
+    n_test: int = positive(4000)
+    width: int = positive(128)
+    depth: int = positive(3)
+    epochs: int = positive(1000)  # seed: 2000 (--full); 1000 keeps the default run near 3 minutes on 2 cores
+    learning_rate: float = positive(1e-3)
+    activation: str = one_of("relu", ACTIVATIONS)
+    train_range: tuple[float, float] = interval((0.2, 1.0), positive=True)
+    ood_range: tuple[float, float] = interval((1.5, 3.0), positive=True)
+    scale_range: tuple[float, float] = interval((0.6, 1.7), positive=True)
+    weight_permutation: float = nonnegative(1.0)
+    weight_scaling: float = nonnegative(1.0)
+    levels: tuple[int, ...] = one_of((0, 1, 2, 3, 4), LEVEL_NAMES)
 
 
 def _test_sets(key, config: TriangleConfig) -> dict[tuple[str, str], tuple]:
@@ -99,86 +80,84 @@ def _test_sets(key, config: TriangleConfig) -> dict[tuple[str, str], tuple]:
     return sets
 
 
-def _level(level: int, config: TriangleConfig, train: Dataset, key):
-    """(model, training data, loss) of one rung of the ladder."""
+def _level(level: int, config: TriangleConfig, train: Dataset, key, fit_key) -> Variant:
+    """One rung of the ladder as a :class:`Variant`."""
     perm = Permutation(3)
     scale = Scaling(*config.scale_range, degree=2, norm="l1")
     k_model, k_aug = jax.random.split(key)
     mlp = eqx.nn.MLP(
         3, "scalar", config.width, config.depth, activation=ACTIVATIONS[config.activation], key=k_model
     )
-    if level == 0:
-        return mlp, train, supervised_loss(), mlp
+    model, data, loss, bias = mlp, train, supervised_loss(), mlp
     if level == 1:
-        aug = Augmentation(perm, scale)
-        return mlp, aug(train, key=k_aug), supervised_loss(), aug
-    if level == 2:
+        bias = Augmentation(perm, scale)
+        data = bias(train, key=k_aug)
+    elif level == 2:
         penalties = (
             SymmetryPenalty(perm, config.weight_permutation, use_targets=True),
             SymmetryPenalty(scale, config.weight_scaling, use_targets=True),
         )
-        return mlp, train, supervised_loss(*penalties), penalties[0]
-    if level == 3:
-        model = Canonicalized(mlp, perm * scale)  # sort, then divide by the perimeter
-        return model, train, supervised_loss(), model
-    model = PhysicsResidual(HeronForm(C=0.0))  # C starts uninformed
-    return model, train, supervised_loss(), model
+        loss, bias = supervised_loss(*penalties), penalties[0]
+    elif level == 3:
+        model = bias = Canonicalized(mlp, perm * scale)  # sort, then divide by the perimeter
+    elif level == 4:
+        model = bias = PhysicsResidual(HeronForm(C=0.0))  # C starts uninformed
+    return Variant(
+        f"level {level} ({LEVEL_NAMES[level]})",
+        model,
+        loss,
+        data,
+        {"level": level, "bias": describe(bias)},
+        learning_rate=config.learning_rate,
+        key=fit_key,
+    )
 
 
 def run(config: TriangleConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    start = time.perf_counter()
     key = jax.random.key(seed)
     k_train, k_test, k_levels, k_fit = jax.random.split(key, 4)
     x = sample_triangles(k_train, config.n_train, *config.train_range)
     train = Dataset(x, heron_area(x), name="triangles")
     tests = _test_sets(k_test, config)
 
-    table, panels, loss_series = [], [], []
-    for level in config.levels:
-        model, data, loss, bias = _level(level, config, train, jax.random.fold_in(k_levels, level))
-        result = fit(
-            model,
-            loss,
-            data,
-            key=jax.random.fold_in(k_fit, level),
-            epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            progress=progress,
-            description=f"level {level} ({LEVEL_NAMES[level]})",
-        )
-        predict = jax.jit(jax.vmap(result.model))
-        fitted_c = float(result.model.known.C) if level == 4 else None
+    def evaluate(variant: Variant, fit) -> dict:
+        predict = jax.jit(jax.vmap(fit.model))
+        row = {}
         for dist in ("ID", "OOD"):
-            row = {
-                "level": level,
-                "bias": describe(bias),
-                "test": dist,
-            }
-            for variant in ("base", "permuted", "scaled"):
-                xs, ys = tests[dist, variant]
-                row[f"rmse_{variant}"] = rmse(predict(xs), ys)
-            for variant in ("base", "permuted", "scaled"):
-                xs, ys = tests[dist, variant]
-                row[f"rel_{variant}"] = relative_rmse(predict(xs), ys)
-            row["train_samples"] = len(data)
-            row["train_seconds"] = result.seconds
-            row["C"] = fitted_c if fitted_c is not None else ""
-            row["diverged"] = result.diverged
-            table.append(row)
-            xs, ys = tests[dist, "base"]
+            for metric, fn in (("rmse", rmse), ("rel", relative_rmse)):
+                for kind in ("base", "permuted", "scaled"):
+                    xs, ys = tests[dist, kind]
+                    row[f"{dist}_{metric}_{kind}"] = fn(predict(xs), ys)
+        row["train_samples"] = len(variant.data)
+        row["C"] = float(fit.model.known.C) if isinstance(fit.model, PhysicsResidual) else ""
+        return row
+
+    variants = (
+        _level(level, config, train, jax.random.fold_in(k_levels, level), jax.random.fold_in(k_fit, level))
+        for level in config.levels
+    )
+    comparison = compare(variants, evaluate, key=k_fit, epochs=config.epochs, progress=progress)
+    # The printed table has one row per level and test distribution.
+    table = []
+    for row in comparison.rows:
+        for dist in ("ID", "OOD"):
+            out = {"level": row["level"], "bias": row["bias"], "test": dist}
+            out |= {k[len(dist) + 1 :]: v for k, v in row.items() if k.startswith(dist + "_")}
+            out |= {k: row[k] for k in ("train_samples", "train_seconds", "C", "diverged")}
+            table.append(out)
+    panels = []
+    for dist in ("ID", "OOD"):  # rows ID / OOD, columns = levels
+        xs, ys = tests[dist, "base"]
+        for name, fit in comparison.fits.items():
             panels.append(
                 Panel(
-                    f"level {level} ({LEVEL_NAMES[level]}), {dist}",
+                    f"{name}, {dist}",
                     "true area",
                     "predicted area",
-                    [series("test", ys, predict(xs), style="scatter", max_points=600)],
+                    [series("test", ys, jax.jit(jax.vmap(fit.model))(xs), style="scatter", max_points=600)],
                     diagonal=True,
                 )
             )
-        loss_series.append(series(f"level {level}", range(1, len(result.losses) + 1), result.losses))
-
-    # Order panels as rows ID / OOD, columns = levels.
-    panels = panels[0::2] + panels[1::2]
     figures = [
         Figure(
             "pred_vs_true",
@@ -186,7 +165,12 @@ def run(config: TriangleConfig, *, seed: int = 0, progress: bool = True) -> Resu
             panels,
             columns=len(config.levels),
         ),
-        Figure("training_loss", "Training loss", [Panel("loss", "step", "loss", loss_series, logy=True)], 1),
+        Figure(
+            "training_loss",
+            "Training loss",
+            [Panel("loss", "step", "loss", comparison.loss_series(), logy=True)],
+            1,
+        ),
     ]
     notes = [
         "rmse_*: root-mean-square error of the area; rel_*: rmse / rms(true area), comparable "
@@ -194,7 +178,7 @@ def run(config: TriangleConfig, *, seed: int = 0, progress: bool = True) -> Resu
         "whose areas differ by ~15x.",
         "level 4 fits C in C*sqrt((a+b+c)(a+b-c)(a-b+c)(-a+b+c)); the exact value is 0.25.",
     ]
-    return Result("triangle", dataclasses.asdict(config), table, time.perf_counter() - start, figures, notes)
+    return Result("triangle", dataclasses.asdict(config), table, figures=figures, notes=notes)
 
 
 EXPERIMENT = Experiment(

@@ -10,14 +10,11 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..data import TrajectoryDataset
-from ..dynamics.integrators import RK4, rollout
-from ..dynamics.losses import derivative_loss, rollout_loss
-from ..dynamics.serialization import MODELS, build_model
-from ..metrics import geometric_mean_relative_error, relative_error
+from ..dynamics import MODELS, build_model, derivative_loss, rollout_loss
+from ..metrics import rollout_errors
 from ..report import Figure, Panel, Result, series
 from ..train import fit
 
@@ -104,22 +101,15 @@ def fit_trajectories(
         description=f"fit {model}",
     )
     steps = test.shape[1] - 1
-    pred = np.asarray(
-        jax.jit(lambda z: rollout(result.model, z, data.dt, steps, RK4()))(
-            jnp.asarray(test[:, 0], jnp.float32)
-        ),
-        dtype=np.float64,
-    )
-    rel = np.asarray(relative_error(pred, test))
+    ev = rollout_errors(result.model, test, data.dt)
+    pred, rel = ev.pred, ev.relative
     table = [
         {
             "model": model,
             "train_trajectories": len(train),
             "heldout_trajectories": n_test,
             "rollout_steps": steps,
-            "heldout_error_geomean": float(
-                np.mean(np.asarray(geometric_mean_relative_error(pred[:, 1:], test[:, 1:])))
-            ),
+            "heldout_error_geomean": float(np.mean(ev.geomean)),
             "heldout_error_final": float(np.mean(rel[:, -1])),
             "final_train_loss": result.final_loss,
             "train_seconds": result.seconds,

@@ -12,7 +12,7 @@ from .emlp import (
     hamiltonian_emlp,
     uniform_rep,
 )
-from .gcnn import CNN, P4CNN, GroupConv, LiftingConv, group_pool
+from .gcnn import CNN, P4CNN, GroupConv, LiftingConv, group_pool, transform_image
 from .outputs import (
     ExpMapRotation,
     GramSchmidtRotation,
@@ -23,8 +23,9 @@ from .outputs import (
     hat,
     so3_exp,
 )
-from .rpp import ResidualPathway, flexible_fraction, rpp_emlp, rpp_penalty
+from .rpp import ResidualPathway, RPPPrior, flexible_fraction, rpp_emlp, rpp_penalty
 from .sets import DeepSets, InteractionNetwork
+from .standardized import Standardized
 
 __all__ = [
     "CNN",
@@ -39,6 +40,8 @@ __all__ = [
     "LiftingConv",
     "P4CNN",
     "ResidualPathway",
+    "RPPPrior",
+    "Standardized",
     "TensorProductBilinear",
     "flexible_fraction",
     "gated",
@@ -55,4 +58,5 @@ __all__ = [
     "gram_schmidt_rotation",
     "hat",
     "so3_exp",
+    "transform_image",
 ]

@@ -13,6 +13,8 @@ close to the EMLP; with a broken symmetry ``B`` picks up the residual.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -101,3 +103,27 @@ def flexible_fraction(model) -> float:
         a += float(jnp.linalg.norm(p.equivariant.weight_matrix()))
         b += float(jnp.linalg.norm(p.flexible.weight))
     return b / (a + b) if a + b else 0.0
+
+
+class RPPPrior:
+    """The residual pathway prior as a loss term: ``penalty(model, x, y, key) -> rpp_penalty(model)``.
+
+    For :func:`physbias.supervised_loss` (a learning bias on the weights: soft equivariance).
+    """
+
+    kind: ClassVar[str] = "learning"
+    hard: ClassVar[bool] = False
+
+    def __init__(self, equivariant: float = 1e-5, flexible: float = 1.0):
+        if equivariant < 0 or flexible < 0:
+            raise ValueError(
+                f"RPPPrior: weights must be >= 0, got equivariant={equivariant}, flexible={flexible}"
+            )
+        self.equivariant, self.flexible = float(equivariant), float(flexible)
+
+    def __call__(self, model, x, y, key) -> Array:
+        del x, y, key
+        return rpp_penalty(model, self.equivariant, self.flexible)
+
+    def __repr__(self) -> str:
+        return f"RPPPrior(equivariant={self.equivariant:g}, flexible={self.flexible:g})"

@@ -1,5 +1,11 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
+from .chain_coordinates import (
+    CHAIN_COORDINATES,
+    chain_derivative_dataset,
+    from_angle_velocity,
+    to_cartesian_velocity,
+)
 from .constraints import (
     DistanceConstraints,
     constrained_hamiltonian_field,
@@ -23,10 +29,23 @@ from .mechanics import (
 )
 from .registry import SYSTEMS, get_system
 from .rotations import random_rotations, rotated_clouds
-from .spring import SpringForm, sample_spring, spring_force
+from .spring import LinearSpring, SpringForm, sample_spring, spring_force
+from .symmetric_tasks import TASKS, SymmetricTask, inertia
+from .trajectories import COORDINATES, derivative_dataset, energy_function, sample_trajectories
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "TASKS",
+    "SymmetricTask",
+    "inertia",
+    "CHAIN_COORDINATES",
+    "COORDINATES",
+    "chain_derivative_dataset",
+    "derivative_dataset",
+    "energy_function",
+    "from_angle_velocity",
+    "sample_trajectories",
+    "to_cartesian_velocity",
     "SYSTEMS",
     "get_system",
     "AbstractMechanicalSystem",
@@ -47,6 +66,7 @@ __all__ = [
     "sample_initial_states",
     "simulate",
     "HeronForm",
+    "LinearSpring",
     "SpringForm",
     "heron_area",
     "random_rotations",

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._ode import check_step, solve_adaptive
+
 Lagrangian = Callable[[Array, Array], Array]
 
 
@@ -155,6 +157,20 @@ class Pendulum(AbstractMechanicalSystem):
 
     def dissipative_force(self, q, qdot):
         return -self.damping * qdot
+
+    def period(self, amplitude: float) -> float:
+        """Period of the undamped swing released from rest at angle ``amplitude`` (radians):
+        ``T = 4 K(sin^2(a / 2)) sqrt(l / g)``, ``K`` the complete elliptic integral of the first kind.
+
+        Example:
+            >>> round(Pendulum(gravity=9.81).period(1e-6) / (2 * 3.141592653589793 / 9.81**0.5), 9)
+            1.0
+        """
+        from scipy.special import ellipk
+
+        if not 0 < amplitude < jnp.pi:
+            raise ValueError(f"Pendulum.period: `amplitude` must be in (0, pi), got {amplitude}")
+        return float(4 * ellipk(jnp.sin(amplitude / 2) ** 2) * (self.length / self.gravity) ** 0.5)
 
     def sample_initial(self, key):
         """Oscillations (no full turns): energy uniform up to ``max_energy_fraction`` of the
@@ -365,9 +381,7 @@ def simulate(
     """
     import numpy as np
 
-    from ..dynamics.integrators import _check_step, solve_adaptive  # shared solver and checks
-
-    _check_step(dt, steps)
+    check_step(dt, steps)
     with jax.enable_x64(True):
         z0 = jnp.asarray(np.asarray(z0, dtype=np.float64))
         system64 = jax.tree_util.tree_map(

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..nn.outputs import so3_exp
+from ..groups.so3 import so3_exp
 
 
 def random_rotations(key: PRNGKeyArray, n: int, max_angle: float = jnp.pi) -> Float[Array, "n 3 3"]:

@@ -47,3 +47,13 @@ class SpringForm(eqx.Module):
 
     def __call__(self, x: Float[Array, 1]) -> Float[Array, ""]:
         return spring_force(x[0], self.k1, self.k2)
+
+
+class LinearSpring(eqx.Module):
+    """The known linear law ``F = k* x`` (a fixed constant, not trained): the known part of a
+    physics bias whose learned residual supplies the rest."""
+
+    k_star: float = eqx.field(static=True)
+
+    def __call__(self, x: Float[Array, 1]) -> Float[Array, ""]:
+        return self.k_star * x[0]

@@ -1,0 +1,79 @@
+"""Training and test data from a mechanical system: simulated trajectories, exact time derivatives.
+
+Coordinates are ``"velocity"`` (``z = (q, qdot)``) or ``"canonical"`` (``x = (q, p)``,
+``p = dL/dqdot``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from ..data import Dataset
+from .mechanics import AbstractMechanicalSystem, sample_initial_states, simulate
+
+COORDINATES = ("velocity", "canonical")
+
+
+def _check_coordinates(coordinates: str) -> None:
+    if coordinates not in COORDINATES:
+        raise ValueError(f"`coordinates` must be one of {COORDINATES}, got {coordinates!r}")
+
+
+def sample_trajectories(
+    system: AbstractMechanicalSystem,
+    key: PRNGKeyArray,
+    n: int,
+    dt: float,
+    steps: int,
+    coordinates: str = "velocity",
+) -> np.ndarray:
+    """``(n, steps + 1, 2 n_dof)`` float64 trajectories from random initial states.
+
+    Simulated in float64 at tolerance 1e-10 (:func:`simulate`), then mapped to ``coordinates``.
+    """
+    _check_coordinates(coordinates)
+    traj = simulate(system, sample_initial_states(system, key, n), dt, steps)
+    if coordinates == "canonical":
+        with jax.enable_x64(True):
+            traj = np.asarray(jax.vmap(jax.vmap(system.to_canonical))(jnp.asarray(traj)))
+    return traj
+
+
+def derivative_dataset(
+    system: AbstractMechanicalSystem,
+    trajectories: np.ndarray,
+    coordinates: str = "velocity",
+    noise: float = 0.0,
+    key: PRNGKeyArray | None = None,
+) -> Dataset:
+    """``(state, exact d state / dt)`` pairs at every state of ``trajectories`` (float32).
+
+    The derivative is the system's own field (computed in float64); with ``noise > 0`` the
+    states (not the derivatives) get Gaussian noise of that standard deviation from ``key``.
+    """
+    _check_coordinates(coordinates)
+    if noise < 0:
+        raise ValueError(f"`noise` must be >= 0, got {noise}")
+    if noise > 0 and key is None:
+        raise ValueError("`key` is required when `noise` > 0")
+    field = system.canonical_field if coordinates == "canonical" else system.field
+    with jax.enable_x64(True):
+        flat = jnp.asarray(trajectories.reshape(-1, trajectories.shape[-1]))
+        deriv = np.asarray(jax.jit(jax.vmap(field))(flat))
+    states = np.asarray(flat, dtype=np.float32)
+    if noise > 0:
+        states = states + noise * np.asarray(jax.random.normal(key, states.shape))
+    return Dataset(states, deriv.astype(np.float32))
+
+
+def energy_function(
+    system: AbstractMechanicalSystem, coordinates: str = "velocity"
+) -> Callable[[Array], Array]:
+    """The system's energy as a function of one state in ``coordinates``."""
+    _check_coordinates(coordinates)
+    return system.hamiltonian if coordinates == "canonical" else system.energy
