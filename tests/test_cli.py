@@ -82,3 +82,89 @@ def test_run_writes_results_folder(tmp_path, capsys):
     assert set(doc) >= {"experiment", "config", "environment", "seconds", "table"}
     assert (out / "results.md").exists() and (out / "training_loss.png").exists()
     assert "equivariance_error" in capsys.readouterr().out
+
+
+def _bad_outs(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "results.json").write_text("{}")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    return {
+        "existing file": (a_file, "not a folder"),
+        "under a file": (a_file / "sub", "is a file"),
+        "existing results": (done, "--overwrite"),
+        "unwritable": (locked / "run", "not writable"),
+    }
+
+
+@pytest.mark.parametrize("case", ["existing file", "under a file", "existing results", "unwritable"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "spring", "--quick"],
+        ["fit", "--data", "DATA", "--model", "node", "--epochs", "5"],
+    ],
+    ids=["run", "fit"],
+)
+def test_bad_out_exits_2_before_any_work(case, command, tmp_path, capsys, monkeypatch):
+    import os
+
+    if case == "unwritable" and os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    out, match = _bad_outs(tmp_path)[case]
+    data = tmp_path / "data.csv"
+    data.write_text(
+        "trajectory,t,z0,z1\n" + "".join(f"{k},{i * 0.1},{i},{-i}\n" for k in range(3) for i in range(5))
+    )
+    # Any training goes through fit: make it fail loudly if reached.
+    import physbias.experiments._runner as runner
+    import physbias.experiments.user_fit as user_fit
+
+    for module in (runner, user_fit):
+        monkeypatch.setattr(module, "fit", lambda *a, **k: pytest.fail("training started"))
+    argv = [str(data) if a == "DATA" else a for a in command]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+    assert match in capsys.readouterr().err
+    assert not (out / "results.json").exists() or case == "existing results"
+
+
+@pytest.mark.parametrize("case", ["existing file", "under a file"])
+def test_bad_out_file_for_simulate_and_rollout(case, tmp_path, capsys):
+    out, _ = _bad_outs(tmp_path)[case]
+    target = out if case == "under a file" else tmp_path
+    assert main(["simulate", "--system", "pendulum", "--n", "2", "--steps", "3", "--out", str(target)]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_results_json_says_how_to_repeat_the_run(tmp_path, capsys):
+    out = tmp_path / "spring"
+    argv = [
+        "run",
+        "spring",
+        "--quick",
+        "--seed",
+        "3",
+        "--set",
+        "epochs=5",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["seed"] == 3 and doc["preset"] == "quick" and doc["overrides"] == {"epochs": "5"}
+    assert doc["command"] == "physbias run spring --seed 3 --quick --set epochs=5"
+    from physbias import __version__
+
+    assert doc["version"] == __version__ and "git_commit" in doc
+    # Running the recorded command again refuses to overwrite, and with --overwrite gives the same table.
+    assert main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
+    assert strip(again["table"]) == strip(doc["table"])

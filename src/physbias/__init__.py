@@ -3,26 +3,54 @@
 The public API, re-exported; see the README for a tour.
 """
 
-from . import bias, dynamics, experiments, metrics, nn, systems
+import importlib
+
 from ._version import __version__
-from .bias import (
-    AbstractSymmetry,
-    Augmentation,
-    Canonicalized,
-    EvenFunction,
-    OddFunction,
-    Parity,
-    Permutation,
-    PhysicsResidual,
-    Scaling,
-    Symmetrized,
-    SymmetryPenalty,
-    Transformations,
-)
-from .data import Dataset, TrajectoryDataset
-from .losses import mean_squared_error, supervised_loss
-from .report import Result, write_results
-from .train import FitResult, fit
+
+# The public API is imported lazily (PEP 562): `import physbias` and the command line stay fast
+# (the CLI validates its arguments before JAX is imported), and `physbias.fit` etc. load on use.
+_LAZY = {
+    "bias": None,
+    "dynamics": None,
+    "experiments": None,
+    "metrics": None,
+    "nn": None,
+    "systems": None,
+    "AbstractSymmetry": 'bias',
+    "Augmentation": 'bias',
+    "Canonicalized": 'bias',
+    "EvenFunction": 'bias',
+    "OddFunction": 'bias',
+    "Parity": 'bias',
+    "Permutation": 'bias',
+    "PhysicsResidual": 'bias',
+    "Scaling": 'bias',
+    "Symmetrized": 'bias',
+    "SymmetryPenalty": 'bias',
+    "Transformations": 'bias',
+    "Dataset": 'data',
+    "TrajectoryDataset": 'data',
+    "mean_squared_error": 'losses',
+    "supervised_loss": 'losses',
+    "Result": 'report',
+    "write_results": 'report',
+    "FitResult": 'train',
+    "fit": 'train',
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'physbias' has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+    value = module if _LAZY[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
+
 
 __all__ = [
     "AbstractSymmetry",

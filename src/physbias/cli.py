@@ -122,13 +122,20 @@ def _list() -> int:
 
 
 def _run(args) -> int:
+    from .report import check_output_folder
+
+    # Everything is validated before any work and before any file is written; the output folder
+    # first, before the (slow) import of JAX and the experiments.
+    out = args.out if args.out is not None else _default_out(args.name)
+    try:
+        check_output_folder(out, overwrite=args.overwrite)
+    except ValueError as exc:
+        return _error(str(exc))
     from .experiments import EXPERIMENTS, execute, parse_overrides, prepare
 
-    # Everything is validated before any work and before any file is written.
     preset = "quick" if args.quick else "full" if args.full else "default"
     try:
         overrides = parse_overrides(args.overrides)
-        out = args.out if args.out is not None else _default_out(args.name)
         spec = prepare(
             args.name, seed=args.seed, preset=preset, overrides=overrides, out=out, overwrite=args.overwrite
         )
@@ -161,10 +168,17 @@ def _stamp() -> str:
 
 
 def _fit(args) -> int:
+    from .report import check_output_folder
+
+    out = args.out or Path("runs") / f"fit-{args.model}-{_stamp()}"
+    try:  # before the (slow) imports and before reading the data
+        check_output_folder(out, overwrite=args.overwrite)
+    except ValueError as exc:
+        return _error(str(exc))
     from .data import load_trajectories
     from .dynamics.serialization import save_model
     from .experiments.user_fit import check_fit_settings, fit_trajectories
-    from .report import check_output_folder, print_table, write_results
+    from .report import print_table, write_results
 
     for name in ("epochs", "width", "depth", "chunk"):
         if getattr(args, name) <= 0:
@@ -179,11 +193,6 @@ def _fit(args) -> int:
         data = load_trajectories(args.data, dt=args.dt, coordinates=args.coordinates)
         check_fit_settings(data, args.model, loss=args.loss, chunk=args.chunk, holdout=args.holdout)
     except (FileNotFoundError, ValueError) as exc:
-        return _error(str(exc))
-    out = args.out or Path("runs") / f"fit-{args.model}-{_stamp()}"
-    try:
-        check_output_folder(out, overwrite=args.overwrite)
-    except ValueError as exc:
         return _error(str(exc))
     model, spec, result = fit_trajectories(
         data,
