@@ -228,5 +228,11 @@ def test_gcnn_digits_config_is_validated():
     with pytest.raises(ValueError, match="batch_size"):
         gcnn_digits.GCNNDigitsConfig(batch_size=0)
     quick = gcnn_digits.GCNNDigitsConfig.quick()
-    assert dataclasses.replace(quick, epochs=1).epochs == 1
-    assert gcnn_digits.EXPERIMENT.name == "gcnn-digits"
+    # Copies are validated too (--set overrides go through dataclasses.replace).
+    with pytest.raises(ValueError, match="batch_size"):
+        dataclasses.replace(quick, batch_size=0)
+    with pytest.raises(ValueError, match="at most 1797"):
+        dataclasses.replace(quick, n_train=1797 - quick.n_test + 1)
+    # The bound is inclusive: the whole data set (1797 images) may be used.
+    everything = dataclasses.replace(quick, n_train=1797 - quick.n_test)
+    assert everything.n_train + everything.n_test == 1797
