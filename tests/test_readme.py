@@ -43,3 +43,17 @@ def test_readme_symmetry_example_runs_and_the_emlp_is_equivariant(capsys):
     exec(compile(block, str(README), "exec"), namespace)
     assert namespace["Q"].shape == (27, 1)
     assert float(capsys.readouterr().out.strip()) < 1e-6
+
+
+def test_readme_experiment_example_runs_and_the_odd_variant_is_odd(capsys):
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[3]
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    assert capsys.readouterr().out.strip() == "0.0"
+    rows = namespace["comparison"].rows
+    assert [r["bias"] for r in rows] == ["none", "inductive"]
+    assert rows[0]["oddness"] > 1e-3  # trained on x > 0 only, the plain MLP is not odd
+    import pytest
+
+    with pytest.raises(ValueError, match="epochs"):
+        namespace["OddConfig"](epochs=0)
