@@ -25,7 +25,7 @@ from physbias import (
     supervised_loss,
 )
 from physbias.bias import describe
-from physbias.metrics import oddness_error, symmetry_violation
+from physbias.metrics import equivariance_error, oddness_error
 from physbias.systems import heron_area, sample_triangles
 
 cyclic3 = Transformations(inputs=[lambda x: x, lambda x: jnp.roll(x, 1), lambda x: jnp.roll(x, 2)])
@@ -83,7 +83,7 @@ def _violation(name, seed, dtype):
         x = jnp.round(x * 64) / 64
         sym = Permutation(3) * DyadicScaling(0.6, 1.7, degree=2)
     assert model.hard and model.kind == "inductive"
-    return symmetry_violation(model, sym, x, key=k_g)
+    return equivariance_error(model, sym, x, key=k_g)
 
 
 @pytest.mark.parametrize("name", HARD)
@@ -102,7 +102,7 @@ def test_hard_bias_is_exact_float64(name):
 def test_plain_mlp_is_not_symmetric(getkey):
     # The reference point for the tests above: an untrained MLP breaks each symmetry clearly.
     x = jax.random.uniform(getkey(), (64, 3), minval=0.2, maxval=1.0)
-    assert symmetry_violation(_mlp(3, "scalar", getkey()), Permutation(3), x) > 1e-3
+    assert equivariance_error(_mlp(3, "scalar", getkey()), Permutation(3), x) > 1e-3
 
 
 def test_symmetrized_rejects_continuous_symmetry(getkey):

@@ -210,11 +210,11 @@ def test_gcnn_digits_p4_accuracy_is_unchanged_by_rotations():
     rows = {r["model"]: r for r in result.table}
     assert set(rows) == {"CNN", "p4-CNN"}
     p4 = rows["p4-CNN"]
-    assert p4["invariance_error"] < 1e-4
+    assert p4["equivariance_error_p4"] < 1e-5
     # Exactly invariant logits: the rotated test set is classified exactly like the upright one.
     assert p4["acc_rotated"] == p4["acc_upright"]
-    assert rows["CNN"]["invariance_error"] > 1e-3
-    assert rows["p4-CNN"]["invariance_error_flip"] > 1e-3
+    assert rows["CNN"]["equivariance_error_p4"] > 1e-3
+    assert rows["p4-CNN"]["equivariance_error_p4m"] > 1e-3
     assert [f.name for f in result.figures] == ["gcnn_digits"]
 
 

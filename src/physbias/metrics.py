@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from .bias.symmetry import AbstractSymmetry
+from .bias import as_symmetry
 from .dynamics import RK4, rollout
+from .groups.measure import relative_equivariance_error
 
 
 def rmse(pred: Array, target: Array) -> float:
@@ -25,15 +26,23 @@ def relative_rmse(pred: Array, target: Array) -> float:
     return rmse(pred, target) / float(np.sqrt(np.mean(np.sum(t**2, axis=-1))))
 
 
-def symmetry_violation(
-    model, symmetry: AbstractSymmetry, inputs: Array, *, key: PRNGKeyArray | None = None
+def equivariance_error(
+    model, symmetry, inputs: Array, *, key: PRNGKeyArray | None = None, n_elements: int = 8
 ) -> float:
-    """Relative violation ``||f(g.x) - rho(g) f(x)|| / ||rho(g) f(x)||`` over a batch.
+    """How far ``model`` is from equivariant under ``symmetry``: the worst over group elements of
 
-    Norms are taken over the whole batch ``inputs`` (shape ``(N, *in_shape)``) and the worst
-    element is returned: every element of a finite group, or one random element per example of a
-    continuous one (``key`` required). 0 means exact symmetry.
+    .. math:: \\frac{\\|F(g \\cdot X) - \\rho(g) F(X)\\|_F}{\\|F(g \\cdot X)\\|_F + \\|\\rho(g) F(X)\\|_F}
+
+    over the batch ``X = inputs`` ``(N, *in_shape)`` (:func:`physbias.groups.relative_equivariance_error`,
+    the one normalisation used throughout physbias; 0 is exact). A finite symmetry is checked at
+    every element (each applied to the whole batch); a continuous one at ``n_elements`` draws from
+    ``key``, each giving every example its own random element.
+
+    ``symmetry`` is anything :func:`physbias.bias.as_symmetry` accepts (a symmetry, a
+    ``MatrixSymmetry``, a lattice group or ``"p4"``/``"p4m"``).
     """
+    symmetry = as_symmetry(symmetry, "equivariance_error")
+    inputs = jnp.asarray(inputs)
     n = inputs.shape[0]
     # Each example goes through the same compiled single-example kernel (lax.map, not vmap):
     # a batched matmul may round a row differently depending on its position in the batch, and
@@ -41,10 +50,9 @@ def symmetry_violation(
     evaluate = jax.jit(lambda xs: jax.lax.map(model, xs))
     fx = evaluate(inputs)
 
-    def violation(g):  # g batched over examples
-        pred = evaluate(jax.vmap(symmetry.act_input)(g, inputs))
-        target = jax.vmap(symmetry.act_output)(g, fx)
-        return jnp.linalg.norm((pred - target).ravel()) / jnp.linalg.norm(target.ravel())
+    def error(g):  # g batched over examples
+        left = evaluate(jax.vmap(symmetry.act_input)(g, inputs))
+        return relative_equivariance_error(left, jax.vmap(symmetry.act_output)(g, fx))
 
     if symmetry.is_finite:
         elements = symmetry.elements()
@@ -52,12 +60,20 @@ def symmetry_violation(
         def element(i):  # the i-th element, repeated for every example
             return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a[i], (n, *a.shape[1:])), elements)
 
-        per_g = [violation(element(i)) for i in range(symmetry.order)]
-        return float(jnp.max(jnp.stack(per_g)))
+        return max(error(element(i)) for i in range(symmetry.order))
     if key is None:
-        raise ValueError("symmetry_violation: a continuous symmetry needs `key` to sample elements")
-    g = jax.vmap(symmetry.sample)(jax.random.split(key, n))
-    return float(violation(g))
+        raise ValueError("equivariance_error: a continuous symmetry needs `key` to sample elements")
+    return max(error(symmetry.sample_batch(k, n)) for k in jax.random.split(key, n_elements))
+
+
+def outputs_under_symmetry(model, symmetry, inputs: Array) -> Array:
+    """``model`` on every transformed batch of a finite symmetry: ``(|G|, N, *out_shape)``, row
+    ``g`` holding ``F(g . X)`` (row 0 the identity)."""
+    symmetry = as_symmetry(symmetry, "outputs_under_symmetry")
+    if not symmetry.is_finite:
+        raise ValueError(f"outputs_under_symmetry needs a finite symmetry; {symmetry!r} is continuous")
+    act = jax.vmap(symmetry.act_input, in_axes=(None, 0))
+    return jax.jit(jax.vmap(lambda g: jax.vmap(model)(act(g, inputs))))(symmetry.elements())
 
 
 def oddness_error(model, inputs: Array) -> float:

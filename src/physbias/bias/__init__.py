@@ -19,12 +19,14 @@ from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
 from .symmetry import (
     AbstractSymmetry,
+    ImageSymmetry,
     MatrixSymmetry,
     Parity,
     Permutation,
     ProductSymmetry,
     Scaling,
     Transformations,
+    as_symmetry,
 )
 
 
@@ -37,6 +39,8 @@ def describe(bias) -> str:
 
 
 __all__ = [
+    "ImageSymmetry",
+    "as_symmetry",
     "AbstractSymmetry",
     "Augmentation",
     "AugmentedLoss",

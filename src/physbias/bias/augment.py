@@ -38,8 +38,7 @@ class Augmentation:
     def __init__(self, *symmetries: AbstractSymmetry, copies: int = 1):
         if not symmetries:
             raise ValueError("Augmentation needs at least one symmetry")
-        for s in symmetries:
-            require_symmetry(s, "Augmentation")
+        symmetries = tuple(require_symmetry(s, "Augmentation") for s in symmetries)
         if not isinstance(copies, int) or copies < 1:
             raise ValueError(f"Augmentation: `copies` must be a positive integer, got {copies!r}")
         self.symmetries = symmetries

@@ -42,7 +42,7 @@ class SymmetryPenalty:
         use_targets: bool = False,
         samples: int = 1,
     ):
-        require_symmetry(symmetry, "SymmetryPenalty")
+        symmetry = require_symmetry(symmetry, "SymmetryPenalty")
         if not (isinstance(weight, (int, float)) and weight >= 0):
             raise ValueError(f"SymmetryPenalty: `weight` must be a number >= 0, got {weight!r}")
         if not isinstance(samples, int) or samples < 1:

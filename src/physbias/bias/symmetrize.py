@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from .symmetry import AbstractSymmetry, require_symmetry
+from .symmetry import AbstractSymmetry, as_symmetry, require_symmetry
 
 
 class Symmetrized(eqx.Module):
@@ -25,7 +25,7 @@ class Symmetrized(eqx.Module):
     """
 
     model: Any
-    symmetry: AbstractSymmetry
+    symmetry: AbstractSymmetry = eqx.field(converter=as_symmetry)
     kind: ClassVar[str] = "inductive"
     hard: ClassVar[bool] = True
 
@@ -59,7 +59,7 @@ class RelaxedSymmetrized(eqx.Module):
     """
 
     model: Any
-    symmetry: AbstractSymmetry
+    symmetry: AbstractSymmetry = eqx.field(converter=as_symmetry)
     strength: float = eqx.field(static=True)
     kind: ClassVar[str] = "inductive"
     hard: ClassVar[bool] = False
@@ -87,7 +87,7 @@ class Canonicalized(eqx.Module):
     """
 
     model: Any
-    symmetry: AbstractSymmetry
+    symmetry: AbstractSymmetry = eqx.field(converter=as_symmetry)
     kind: ClassVar[str] = "inductive"
     hard: ClassVar[bool] = True
 

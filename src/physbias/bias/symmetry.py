@@ -111,14 +111,39 @@ class AbstractSymmetry(eqx.Module):
             )
 
 
-def require_symmetry(value, owner: str) -> AbstractSymmetry:
-    """Return ``value`` if it is a symmetry; otherwise raise ``TypeError`` naming ``owner``."""
-    if not isinstance(value, AbstractSymmetry):
+def as_symmetry(value, owner: str = "physbias") -> AbstractSymmetry:
+    """``value`` as an :class:`AbstractSymmetry`, the one interface every bias mechanism and metric
+    accepts.
+
+    A symmetry is returned as it is; a lattice group of :mod:`physbias.groups` (a
+    :class:`~physbias.groups.LatticeGroup` or the name ``"p4"``/``"p4m"``) becomes the
+    :class:`ImageSymmetry` acting on images with invariant outputs. A matrix
+    :class:`~physbias.groups.Group` acts through representations, which must be named:
+    ``MatrixSymmetry(G, rep_in, rep_out)``.
+
+    Raises:
+        TypeError: naming ``owner`` and what was expected.
+    """
+    if isinstance(value, AbstractSymmetry):
+        return value
+    from ..groups import Group, LatticeGroup
+
+    if isinstance(value, LatticeGroup) or (isinstance(value, str) and value in ("p4", "p4m")):
+        return ImageSymmetry(value)
+    if isinstance(value, Group):
         raise TypeError(
-            f"{owner}: expected a symmetry (Permutation, Parity, Scaling, Transformations, ...), "
-            f"got {type(value).__name__}"
+            f"{owner}: the matrix group {value!r} acts through representations; pass "
+            f"MatrixSymmetry(G, rep_in, rep_out) to say how it acts on inputs and outputs"
         )
-    return value
+    raise TypeError(
+        f"{owner}: expected a symmetry (Permutation, Parity, Scaling, Transformations, MatrixSymmetry, "
+        f"ImageSymmetry, a LatticeGroup or 'p4'/'p4m'), got {type(value).__name__}"
+    )
+
+
+def require_symmetry(value, owner: str) -> AbstractSymmetry:
+    """:func:`as_symmetry` (kept for the mechanisms' constructors)."""
+    return as_symmetry(value, owner)
 
 
 def non_identity_elements(symmetry: AbstractSymmetry) -> Element:
@@ -424,3 +449,50 @@ class MatrixSymmetry(AbstractSymmetry):
 
     def __repr__(self):
         return f"MatrixSymmetry({self.name})"
+
+
+class ImageSymmetry(AbstractSymmetry):
+    """A lattice group (p4 or p4m) acting on images, outputs invariant (e.g. class logits).
+
+    ``g . x`` is element ``g`` of the :class:`~physbias.groups.LatticeGroup` acting on the last two
+    (spatial) axes of ``x`` (exact: quarter turns and mirrors permute pixels); ``rho(g) y = y``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> s = ImageSymmetry("p4")
+        >>> s.order, bool(jnp.all(s.act_input(1, jnp.eye(3)[None]) == jnp.rot90(jnp.eye(3))[None]))
+        (4, True)
+    """
+
+    group: Any
+    is_finite: ClassVar[bool] = True
+
+    def __init__(self, group="p4"):
+        from ..groups import lattice_group
+
+        self.group = lattice_group(group)
+
+    def act_input(self, g, x):
+        from ..groups import transform_image
+
+        name = self.group.name
+        branches = [lambda x, e=e: transform_image(x, e, name) for e in range(self.group.order)]
+        return jax.lax.switch(g, branches, x)
+
+    def act_output(self, g, y):
+        return y
+
+    def act_output_inverse(self, g, y):
+        return y
+
+    def sample(self, key):
+        return jax.random.randint(key, (), 0, self.group.order)
+
+    def sample_batch(self, key, n):
+        return jax.random.randint(key, (n,), 0, self.group.order)
+
+    def elements(self):
+        return jnp.arange(self.group.order)
+
+    def __repr__(self):
+        return f"ImageSymmetry({self.group.name})"

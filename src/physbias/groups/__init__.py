@@ -21,10 +21,16 @@ from .groups import (
     finite_elements,
     get_group,
 )
-from .measure import equivariance_error, lie_derivative
+from .lattice import LatticeGroup, group_order, lattice_group, transform_group_maps, transform_image
+from .measure import equivariance_error, lie_derivative, relative_equivariance_error
 from .representations import Rep, Scalar, T, V
 
 __all__ = [
+    "LatticeGroup",
+    "group_order",
+    "lattice_group",
+    "transform_group_maps",
+    "transform_image",
     "C",
     "D",
     "E",
@@ -52,4 +58,5 @@ __all__ = [
     "finite_elements",
     "get_group",
     "lie_derivative",
+    "relative_equivariance_error",
 ]

@@ -33,10 +33,28 @@ def _check_inputs(rep_in: Rep, G: Group, inputs) -> np.ndarray:
     return x
 
 
+def relative_equivariance_error(left, right) -> float:
+    """The one normalisation of every equivariance measure in physbias (EMLP's convention):
+
+    .. math:: \\frac{\\|L - R\\|_F}{\\|L\\|_F + \\|R\\|_F}, \\qquad L = F(g \\cdot X), \\ R = \\rho(g) F(X)
+
+    with Frobenius norms over the whole batch (so one input with a near-zero output does not
+    dominate); computed in float64. 0 is exact equivariance, 1 the worst possible.
+    """
+    left = np.asarray(left, np.float64).ravel()
+    right = np.asarray(right, np.float64).ravel()
+    if left.shape != right.shape:
+        raise ValueError(f"F(g.X) has {left.size} entries but rho(g) F(X) has {right.size}")
+    scale = np.linalg.norm(left) + np.linalg.norm(right)
+    return float(np.linalg.norm(left - right) / max(scale, 1e-30))
+
+
 def equivariance_error(
     f: Callable, rep_in: Rep, rep_out: Rep, G: Group, inputs, *, n_elements: int = 8, seed: int = 0
 ) -> float:
-    """Relative equivariance error, the worst over ``n_elements`` sampled ``g`` (EMLP's convention):
+    """Relative equivariance error of a map between representations of a matrix group, the worst
+    over ``n_elements`` sampled ``g`` (the normalisation of :func:`relative_equivariance_error`,
+    shared with :func:`physbias.metrics.equivariance_error` for any symmetry):
 
     .. math:: \\max_g \\frac{\\|F(\\rho_{in}(g) X) - \\rho_{out}(g) F(X)\\|_F}
               {\\|F(\\rho_{in}(g) X)\\|_F + \\|\\rho_{out}(g) F(X)\\|_F}
@@ -51,9 +69,7 @@ def equivariance_error(
     for g in G.sample(np.random.default_rng(seed), n_elements):
         rin, rout = rep_in.rho(G, g), rep_out.rho(G, g)
         left = np.asarray(_batched(f, jnp.asarray(x @ rin.T, jnp.float32)), np.float64).reshape(len(x), -1)
-        right = fx @ rout.T
-        scale = np.linalg.norm(left) + np.linalg.norm(right)
-        worst = max(worst, float(np.linalg.norm(left - right) / max(scale, 1e-30)))
+        worst = max(worst, relative_equivariance_error(left, fx @ rout.T))
     return worst
 
 

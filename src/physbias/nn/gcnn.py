@@ -33,7 +33,6 @@ Reference: T. Cohen and M. Welling, "Group Equivariant Convolutional Networks", 
 
 from __future__ import annotations
 
-import functools
 import math
 
 import equinox as eqx
@@ -42,74 +41,17 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-_GROUPS = ("p4", "p4m")
+from ..groups.lattice import (
+    _tables,
+    group_order,
+    lattice_group,
+    transform_group_maps,
+    transform_image,
+)
 
 
-def _check_group(group: str) -> str:
-    if group not in _GROUPS:
-        raise ValueError(f"`group` must be one of {_GROUPS}, got {group!r}")
-    return group
-
-
-def group_order(group: str) -> int:
-    """Number of elements of the point group: 4 for ``"p4"``, 8 for ``"p4m"``."""
-    return 4 if _check_group(group) == "p4" else 8
-
-
-@functools.cache
-def _tables(group: str) -> tuple[tuple[tuple[int, int], ...], np.ndarray, np.ndarray]:
-    """Elements ``(m, r)``, multiplication table ``mul[a, b] = index(a b)`` and ``inv[a]``.
-
-    ``(m1, r1)(m2, r2) = (m1 xor m2, r1 + (-1)^m1 r2 mod 4)`` because a mirror conjugates a
-    rotation into its inverse.
-    """
-    elements = tuple((m, r) for m in range(group_order(group) // 4) for r in range(4))
-    index = {e: i for i, e in enumerate(elements)}
-    mul = np.array(
-        [[index[(m1 ^ m2, (r1 + (-r2 if m1 else r2)) % 4)] for (m2, r2) in elements] for (m1, r1) in elements]
-    )
-    identity = index[(0, 0)]
-    inv = np.array([int(np.flatnonzero(row == identity)[0]) for row in mul])
-    mul.setflags(write=False)
-    inv.setflags(write=False)
-    return elements, mul, inv
-
-
-def _check_element(element: int, group: str) -> None:
-    n = group_order(group)
-    if not isinstance(element, (int, np.integer)) or not 0 <= element < n:
-        raise ValueError(f"`element` must be an integer in [0, {n}) for group {group!r}, got {element!r}")
-
-
-def transform_image(x: Array, element: int, group: str = "p4") -> Array:
-    """Act with group element ``element`` (index ``4 m + r``) on the last two (spatial) axes of ``x``.
-
-    Mirror (``jnp.flip`` of the last axis) ``m`` times, then rotate by ``r`` quarter turns.
-
-    Raises:
-        ValueError: unknown ``group`` or ``element`` out of range.
-    """
-    _check_element(element, group)
-    m, r = _tables(group)[0][element]
-    if m:
-        x = jnp.flip(x, axis=-1)
-    return jnp.rot90(x, r, axes=(-2, -1))
-
-
-def transform_group_maps(f: Float[Array, "c g h w"], element: int, group: str = "p4") -> Array:
-    """The action ``(u f)[g] = u(f[u^{-1} g])`` of ``u = element`` on group maps ``(C, |H|, H, W)``.
-
-    For p4 this is "rotate every map by ``r`` quarter turns and roll the group axis by ``r``".
-
-    Raises:
-        ValueError: unknown ``group``, ``element`` out of range or a wrong shape.
-    """
-    n = group_order(group)
-    _check_element(element, group)
-    _check_shape(f, 4, f"(C, {n}, H, W)", "transform_group_maps", group_axis=n)
-    _, mul, inv = _tables(group)
-    perm = mul[inv[element]]  # perm[g] = index(u^{-1} g)
-    return transform_image(f[:, perm], element, group)
+def _group_name(group) -> str:
+    return lattice_group(group).name
 
 
 def _check_shape(x, ndim: int, expected: str, who: str, *, channels: int | None = None, group_axis=None):
@@ -171,7 +113,7 @@ class LiftingConv(eqx.Module):
     Args:
         in_channels, out_channels: channel counts.
         kernel_size: odd filter size.
-        group: ``"p4"`` or ``"p4m"``.
+        group: ``"p4"``, ``"p4m"`` or a :class:`~physbias.groups.LatticeGroup`.
         use_bias: one bias per output channel, shared over the group axis.
         key: PRNG key (He-uniform weights; biases start at zero).
 
@@ -203,7 +145,7 @@ class LiftingConv(eqx.Module):
         use_bias: bool = True,
         key: PRNGKeyArray,
     ):
-        _check_group(group)
+        group = _group_name(group)
         _check_kernel(kernel_size)
         fan_in = in_channels * kernel_size**2
         self.weight = _he_uniform(key, (out_channels, in_channels, kernel_size, kernel_size), fan_in)
@@ -234,7 +176,7 @@ class GroupConv(eqx.Module):
     Args:
         in_channels, out_channels: channel counts (per group element).
         kernel_size: odd filter size.
-        group: ``"p4"`` or ``"p4m"``.
+        group: ``"p4"``, ``"p4m"`` or a :class:`~physbias.groups.LatticeGroup`.
         use_bias: one bias per output channel, shared over the group axis.
         key: PRNG key (He-uniform weights with fan-in ``in_channels |H| k^2``; biases start at zero).
 
@@ -266,6 +208,7 @@ class GroupConv(eqx.Module):
         use_bias: bool = True,
         key: PRNGKeyArray,
     ):
+        group = _group_name(group)
         n = group_order(group)
         _check_kernel(kernel_size)
         fan_in = in_channels * n * kernel_size**2
@@ -318,7 +261,7 @@ class P4CNN(eqx.Module):
         width: channels per group element of every hidden layer.
         depth: number of group convolutions after the lifting layer (>= 0).
         kernel_size: odd filter size.
-        group: ``"p4"`` or ``"p4m"``.
+        group: ``"p4"``, ``"p4m"`` or a :class:`~physbias.groups.LatticeGroup`.
         pool: group pooling, ``"max"`` or ``"mean"``.
         key: PRNG key.
 
@@ -352,7 +295,7 @@ class P4CNN(eqx.Module):
         pool: str = "max",
         key: PRNGKeyArray,
     ):
-        _check_group(group)
+        group = _group_name(group)
         _check_sizes(in_channels=in_channels, n_classes=n_classes, width=width, depth=depth)
         if pool not in ("max", "mean"):
             raise ValueError(f"`pool` must be 'max' or 'mean', got {pool!r}")
