@@ -168,3 +168,28 @@ def test_results_json_says_how_to_repeat_the_run(tmp_path, capsys):
     again = json.loads((out / "results.json").read_text())
     strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
     assert strip(again["table"]) == strip(doc["table"])
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--set", "epochs=5|many"], "epochs"),
+        (["--seeds", "0,-1"], "seed"),
+        (["--set", "bogus=1|2"], "unknown config field"),
+    ],
+)
+def test_bad_sweep_exits_2_and_writes_nothing(extra, match, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "spring", "--quick", *extra, "--out", str(out), "--no-progress"]) == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_sweep_cli_runs_and_aggregates(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "spring", "--quick", "--seeds", "0,1", "--set", "epochs=3", "--set", "depth=1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["experiment"] == "sweep:spring" and len(doc["runs"]) == 2
+    assert {r["n_seeds"] for r in doc["table"]} == {2}
+    assert "2 run(s) executed" in capsys.readouterr().out

@@ -44,6 +44,31 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--overwrite", action="store_true", help="replace the results already in --out (default: refuse)"
     )
+    sw = sub.add_parser(
+        "sweep",
+        help="run an experiment over seeds x override values and aggregate (mean +- std over seeds)",
+        description="Each run is an ordinary results folder OUT/<run-id>; OUT/results.json aggregates them. "
+        "A killed sweep resumes: rerun with the same --out and only the missing runs execute.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sw.add_argument("name", help="experiment name (see `physbias list`)")
+    sw.add_argument("--seeds", default="0,1,2", help="seeds: 0,1,2 or 0-4")
+    sw.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=V1|V2",
+        help="a config field and its alternative values separated by | (quote it in the shell), repeatable",
+    )
+    sw_size = sw.add_mutually_exclusive_group()
+    sw_size.add_argument("--quick", action="store_true", help="small sizes for every run")
+    sw_size.add_argument("--full", action="store_true", help="the seed's exact sizes for every run")
+    sw.add_argument("--executor", default="local", choices=["local", "ray"], help="in-process or Ray tasks")
+    sw.add_argument("--address", default=None, help="Ray cluster address; none: start a local cluster")
+    sw.add_argument("--out", type=Path, default=None, help="sweep folder; none: runs/NAME-sweep-STAMP")
+    sw.add_argument("--overwrite", action="store_true", help="replace a finished sweep's aggregate")
+    sw.add_argument("--no-progress", action="store_true", help="no progress messages")
     rp = sub.add_parser("replot", help="re-render the plots of a results folder from results.json")
     rp.add_argument("folder", type=Path)
 
@@ -51,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "fit",
         help="learn dynamics from your own trajectories (.npz or .csv)",
         description="Train a dynamics model on trajectories; see the README for the file layout.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ft.add_argument("--data", type=Path, required=True, help="trajectories: FILE.npz or FILE.csv")
     ft.add_argument(
@@ -150,6 +176,43 @@ def _run(args) -> int:
 
 def _default_out(name: str) -> Path:
     return Path("runs") / f"{name}-{_stamp()}"
+
+
+def _sweep(args) -> int:
+    from .sweep import parse_grid, parse_seeds, plan_sweep, run_sweep
+
+    preset = "quick" if args.quick else "full" if args.full else "default"
+    out = args.out if args.out is not None else Path("runs") / f"{args.name}-sweep-{_stamp()}"
+    try:
+        specs = plan_sweep(
+            args.name,
+            seeds=parse_seeds(args.seeds),
+            grid=parse_grid(args.overrides),
+            preset=preset,
+            out=out,
+            overwrite=args.overwrite,
+        )
+    except KeyError as exc:
+        return _error(str(exc.args[0]) if exc.args else str(exc))
+    except ValueError as exc:
+        return _error(str(exc))
+    try:
+        result = run_sweep(
+            specs, out=out, executor=args.executor, address=args.address, progress=not args.no_progress
+        )
+    except ImportError as exc:
+        return _error(str(exc))
+    except RuntimeError as exc:
+        print(f"physbias: {exc}", file=sys.stderr)
+        return 1
+    from .report import print_table
+
+    print_table(result.table, title=f"sweep {args.name} ({preset}, seeds {args.seeds})")
+    print(
+        f"{len(result.executed)} run(s) executed, {len(result.reused)} reused; "
+        f"aggregate: {out}/results.json, results.md"
+    )
+    return 0
 
 
 def _replot(args) -> int:
@@ -300,7 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "list":
         return _list()
-    handlers = {"run": _run, "replot": _replot, "fit": _fit, "rollout": _rollout, "simulate": _simulate}
+    handlers = {
+        "run": _run,
+        "sweep": _sweep,
+        "replot": _replot,
+        "fit": _fit,
+        "rollout": _rollout,
+        "simulate": _simulate,
+    }
     return handlers[args.command](args)
 
 

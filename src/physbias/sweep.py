@@ -10,14 +10,14 @@ plus ``results.md`` and a plot.
 Resuming. A run's ``results.json`` is written atomically and last, so its presence means the run
 finished. :func:`run_sweep` skips every run whose folder already holds the ``results.json`` of
 that same run (experiment, seed, preset, overrides and resolved config), so rerunning a killed
-sweep with the same ``--out`` only does the missing runs; so does adding seeds or values to a
-sweep.
+sweep with the same ``--out`` only does the missing runs.
 
 The output folder (decided by :func:`plan_sweep`, before any work):
 
 * a new or existing folder without ``OUT/results.json`` is fine: an unfinished sweep resumes;
-* ``OUT/results.json`` (a finished sweep's aggregate) is replaced only with ``overwrite=True``;
-  even then finished runs that match are reused, not redone (delete a run's folder to redo it);
+* ``OUT/results.json`` (a finished sweep's aggregate) is replaced only with ``overwrite=True``
+  (e.g. to add seeds or values to a finished sweep); even then finished runs that match are
+  reused, not redone (delete a run's folder to redo it);
 * a run folder whose ``results.json`` was made by a *different* run (another config, preset or
   version's defaults) is an error unless ``overwrite=True``, which reruns it.
 
@@ -37,6 +37,7 @@ import shlex
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -220,9 +221,10 @@ def plan_sweep(
         KeyError: unknown experiment.
         ValueError: bad seeds, grid, preset, override value or output folder.
     """
-    grid = {k: list(v) for k, v in (grid or {}).items()}
+    grid = dict(grid or {})
     _check_seeds(seeds)
     _check_grid(grid)
+    grid = {k: list(v) for k, v in grid.items()}
     out = Path(out)
     check_output_folder(out, overwrite=overwrite)  # a file in the way, unwritable, or a finished sweep
     specs, ids = [], {}
@@ -333,7 +335,10 @@ def _run_ray(
         kwargs: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": progress}
         if address is None and not os.environ.get("RAY_ADDRESS"):
             kwargs["include_dashboard"] = False  # a throwaway local cluster: one CPU slot per core
-        ray.init(address=address, **kwargs)
+        with warnings.catch_warnings():
+            # JAX warns on every fork; Ray's fork is subprocess's fork-and-exec, which is safe.
+            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+            ray.init(address=address, **kwargs)
     failures = []
     try:
         # One CPU per task: on a laptop, as many runs at once as cores; no GPU is requested, so
@@ -374,9 +379,11 @@ def run_sweep(
     ``ray.init`` or a local cluster started and stopped here). A Ray task sends its run's files
     back and this process writes them, so no shared file system is needed. A run that fails
     does not stop the others; the sweep then raises ``RuntimeError`` naming the failures,
-    without writing the aggregate (rerun to resume).
+    without writing the aggregate (rerun to resume). An aggregate already in ``out`` (allowed
+    by ``plan_sweep(..., overwrite=True)``) is derived data: it is deleted before any run
+    starts and written anew at the end.
 
-    The aggregate, ``out/results.json`` (+ ``results.md``, ``sweep_<column>.png``), has one row
+    The aggregate, ``out/results.json`` (+ ``results.md``, ``sweep_errors.png``), has one row
     per (override combination, row of the run tables), identified by the ``set:<field>``
     override columns, the row's index ``row`` and its non-numeric columns (names, labels); then
     ``n_seeds``; each numeric column ``c`` becomes ``c_mean`` and ``c_std`` (the sample standard
@@ -418,6 +425,7 @@ def run_sweep(
 
     if pending:
         out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").unlink(missing_ok=True)  # stale: the runs are about to change
         if executor == "local":
             failures = _run_local(pending, progress, done)
         else:
@@ -543,7 +551,7 @@ def _figure(name: str, records, tables, specs) -> list[Figure]:
                 values += [v for _, v in seeds]
         if curves:
             logy = bool(values) and min(values) > 0 and max(values) / min(values) > 20
-            panels.append(Panel(c, "row of the table", c, curves, logy=logy))
+            panels.append(Panel(c, "row (see the notes)", c, curves, logy=logy))
     if not panels:
         return []
     title = f"{name}: mean over seeds (line) and each seed (dots), by table row"
@@ -575,6 +583,11 @@ def _aggregate(specs, docs, executed, seconds):
         "the sample standard deviation (ddof=1) of column c over seeds, c_count the seeds where "
         "a true/false column is true. Each run's own results are in its folder (see Runs).",
     ]
+    first = records[0] if records else {}
+    labels = [k for k, v in first.items() if isinstance(v, str) and v and not k.startswith("set:")]
+    if labels:
+        names = dict.fromkeys((r["row"], r.get(labels[0], "")) for r in records)
+        notes.append(f"Plots: x is `row`, by {labels[0]}: " + ", ".join(f"{i} = {v}" for i, v in names) + ".")
     result = Result(
         f"sweep:{name}",
         definition,

@@ -14,6 +14,7 @@ physics         known model + residual     :class:`PhysicsResidual`             
 """
 
 from .augment import Augmentation, AugmentedLoss
+from .base import KINDS, AbstractBias
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -31,14 +32,16 @@ from .symmetry import (
 
 
 def describe(bias) -> str:
-    """``"inductive (hard)"``-style label of a bias object, or ``"none"`` for a plain model."""
-    kind = getattr(bias, "kind", None)
-    if kind is None:
+    """``"inductive (hard)"``-style label of an :class:`AbstractBias`, or ``"none"`` for anything
+    else (a plain model)."""
+    if not isinstance(bias, AbstractBias):
         return "none"
-    return f"{kind} ({'hard' if bias.hard else 'soft'})"
+    return f"{bias.kind} ({'hard' if bias.hard else 'soft'})"
 
 
 __all__ = [
+    "AbstractBias",
+    "KINDS",
     "ImageSymmetry",
     "as_symmetry",
     "AbstractSymmetry",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ..data import Dataset
+from .base import AbstractBias
 from .symmetry import AbstractSymmetry, non_identity_elements, require_symmetry
 
 
-class Augmentation:
+class Augmentation(AbstractBias):
     """Add transformed copies of every sample: ``(x, y) -> (g.x, rho(g) y)``.
 
     For a finite symmetry every non-identity element adds one copy of the data (a triangle's 3
@@ -32,6 +35,8 @@ class Augmentation:
         4
     """
 
+    symmetries: tuple
+    copies: int = eqx.field(static=True)
     kind: ClassVar[str] = "observation"
     hard: ClassVar[bool] = False
 
@@ -69,7 +74,7 @@ class Augmentation:
         return f"Augmentation({', '.join(map(repr, self.symmetries))}, copies={self.copies})"
 
 
-class AugmentedLoss:
+class AugmentedLoss(AbstractBias):
     """Observation bias applied online: each batch is moved by random group elements before the loss.
 
     .. math:: L_{aug}(f, \\{(x_i, y_i)\\}) = L(f, \\{(g_i . x_i, \\rho(g_i) y_i)\\}),
@@ -92,6 +97,8 @@ class AugmentedLoss:
         0.0
     """
 
+    loss: Callable = eqx.field(static=True)
+    symmetry: AbstractSymmetry
     kind: ClassVar[str] = "observation"
     hard: ClassVar[bool] = False
 

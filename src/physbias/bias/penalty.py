@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from .base import AbstractBias
 from .symmetry import AbstractSymmetry, non_identity_elements, require_symmetry
 
 
@@ -15,7 +17,7 @@ def _squared_norm(a: Array) -> Array:
     return jnp.sum(jnp.reshape(a, (a.shape[0], -1)) ** 2, axis=-1)
 
 
-class SymmetryPenalty:
+class SymmetryPenalty(AbstractBias):
     """``weight * mean_{i, g} || target_g(x_i) - f(g . x_i) ||^2``.
 
     Two forms, both from seed 001:
@@ -31,6 +33,10 @@ class SymmetryPenalty:
     Call as ``penalty(model, x, y, key)`` with batched ``x``/``y``; returns a scalar.
     """
 
+    symmetry: AbstractSymmetry
+    weight: float = eqx.field(static=True)
+    use_targets: bool = eqx.field(static=True)
+    samples: int = eqx.field(static=True)
     kind: ClassVar[str] = "learning"
     hard: ClassVar[bool] = False
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import equinox as eqx
 from jaxtyping import Array
 
+from .base import AbstractBias
 
-class PhysicsResidual(eqx.Module):
+
+class PhysicsResidual(AbstractBias):
     """``f(x) = known(x) + residual(x)``.
 
     ``known`` is the physics one trusts: a fixed function (``lambda x: k_star * x``) or an

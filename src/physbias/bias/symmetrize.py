@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .base import AbstractBias
 from .symmetry import AbstractSymmetry, as_symmetry, require_symmetry
 
 
-class Symmetrized(eqx.Module):
+class Symmetrized(AbstractBias):
     """Group averaging over a finite symmetry.
 
     .. math:: f_G(x) = \\frac{1}{|G|} \\sum_{g \\in G} \\rho(g)^{-1} f(g \\cdot x)
@@ -46,7 +47,7 @@ class Symmetrized(eqx.Module):
         return jnp.mean(jax.vmap(term)(s.elements()), axis=0)
 
 
-class RelaxedSymmetrized(eqx.Module):
+class RelaxedSymmetrized(AbstractBias):
     """Soft equivariance by partial group averaging (seed 003), for a finite symmetry:
 
     .. math:: f_\\lambda(x) = (1 - \\lambda) f(x) + \\lambda \\frac{1}{|G|} \\sum_{g \\in G}
@@ -76,7 +77,7 @@ class RelaxedSymmetrized(eqx.Module):
         return (1.0 - self.strength) * self.model(x) + self.strength * average
 
 
-class Canonicalized(eqx.Module):
+class Canonicalized(AbstractBias):
     """Canonicalisation: evaluate ``f`` on one representative of the orbit of ``x``.
 
     .. math:: f_c(x) = \\rho(g_x) f(x_c), \\qquad x = g_x \\cdot x_c
@@ -99,7 +100,7 @@ class Canonicalized(eqx.Module):
         return self.symmetry.act_output(g, self.model(x_c))
 
 
-class OddFunction(eqx.Module):
+class OddFunction(AbstractBias):
     """``f_odd(x) = f(x) - f(-x)``: odd by construction (seed 001's inductive bias)."""
 
     model: Any
@@ -110,7 +111,7 @@ class OddFunction(eqx.Module):
         return self.model(x) - self.model(-x)
 
 
-class EvenFunction(eqx.Module):
+class EvenFunction(AbstractBias):
     """``f_even(x) = f(x) + f(-x)``: even by construction."""
 
     model: Any

@@ -5,8 +5,6 @@ short class per method. States are flat vectors; the splitting methods (leapfrog
 ``z = (q, v)`` as two halves, with ``v`` a momentum or a velocity.
 """
 
-from __future__ import annotations
-
 import abc
 from collections.abc import Callable
 from typing import ClassVar
@@ -14,6 +12,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from equinox import AbstractClassVar
 from jaxtyping import Array, Float
 
 from .._ode import check_step, solve_adaptive  # noqa: F401 (solve_adaptive re-exported)
@@ -23,21 +22,41 @@ Field = Callable[[Float[Array, " d"]], Float[Array, " d"]]
 
 
 class AbstractIntegrator(eqx.Module):
-    """One step ``z(t) -> z(t + dt)`` of a method of order ``order``."""
+    """One step ``z(t) -> z(t + dt)`` of a method of order ``order``.
 
-    order: ClassVar[int]
-    symplectic: ClassVar[bool]
+    Capabilities are marker classes, not flags: :class:`AbstractSymplecticIntegrator` (preserves
+    the symplectic form, so energy errors stay bounded), :class:`AbstractSplittingIntegrator`
+    (reads the state as halves ``(q, v)``: needs an even state size) and
+    :class:`AbstractImplicitIntegrator` (solves an equation per step). ``symplectic`` is derived
+    from them.
+    """
+
+    order: AbstractClassVar[int]
+    symplectic: ClassVar[bool] = False  # True exactly for the AbstractSymplecticIntegrator family
 
     @abc.abstractmethod
     def step(self, field: Field, z: Array, dt: float) -> Array:
         """Advance ``z`` by ``dt``."""
 
 
+class AbstractSymplecticIntegrator(AbstractIntegrator):
+    """Marker: the step is a symplectic map (for separable fields, where a splitting method says so)."""
+
+    symplectic: ClassVar[bool] = True
+
+
+class AbstractSplittingIntegrator(AbstractIntegrator):
+    """Marker: the step splits the state into halves ``(q, v)`` and updates them in turn."""
+
+
+class AbstractImplicitIntegrator(AbstractIntegrator):
+    """Marker: the step solves an implicit equation (fixed-point or Newton iterations)."""
+
+
 class Euler(AbstractIntegrator):
     """Forward Euler, ``z + dt f(z)``: order 1, not symplectic (energy drifts)."""
 
     order: ClassVar[int] = 1
-    symplectic: ClassVar[bool] = False
 
     def step(self, field, z, dt):
         return z + dt * field(z)
@@ -47,7 +66,6 @@ class RK4(AbstractIntegrator):
     """Classical fourth-order Runge-Kutta: order 4, not symplectic (Kutta 1901)."""
 
     order: ClassVar[int] = 4
-    symplectic: ClassVar[bool] = False
 
     def step(self, field, z, dt):
         k1 = field(z)
@@ -62,7 +80,7 @@ def _halves(z):
     return z[..., :n], z[..., n:]
 
 
-class Leapfrog(AbstractIntegrator):
+class Leapfrog(AbstractSymplecticIntegrator, AbstractSplittingIntegrator):
     """Störmer-Verlet in kick-drift-kick form: order 2, symplectic for separable
     ``H = T(p) + V(q)`` (or ``q'' = a(q)`` in velocity form).
 
@@ -75,7 +93,6 @@ class Leapfrog(AbstractIntegrator):
     """
 
     order: ClassVar[int] = 2
-    symplectic: ClassVar[bool] = True
 
     def step(self, field, z, dt):
         q, v = _halves(z)
@@ -90,12 +107,11 @@ _W1 = 1.0 / (2.0 - _CBRT2)
 _W0 = -_CBRT2 / (2.0 - _CBRT2)
 
 
-class Yoshida4(AbstractIntegrator):
+class Yoshida4(AbstractSymplecticIntegrator, AbstractSplittingIntegrator):
     """Yoshida's fourth-order symplectic composition of three leapfrog steps with weights
     ``w1, w0, w1``, ``w1 = 1 / (2 - 2^{1/3})``, ``w0 = 1 - 2 w1`` (Yoshida 1990)."""
 
     order: ClassVar[int] = 4
-    symplectic: ClassVar[bool] = True
 
     def step(self, field, z, dt):
         leapfrog = Leapfrog()
@@ -104,7 +120,7 @@ class Yoshida4(AbstractIntegrator):
         return z
 
 
-class ImplicitMidpoint(AbstractIntegrator):
+class ImplicitMidpoint(AbstractSymplecticIntegrator, AbstractImplicitIntegrator):
     """Implicit midpoint rule ``z' = z + dt f((z + z') / 2)``: order 2, symplectic for *any*
     Hamiltonian (separable or not), solved by fixed-point iteration.
 
@@ -114,7 +130,6 @@ class ImplicitMidpoint(AbstractIntegrator):
 
     iterations: int = eqx.field(static=True, default=12)
     order: ClassVar[int] = 2
-    symplectic: ClassVar[bool] = True
 
     def step(self, field, z, dt):
         def sweep(_, z_new):

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from ..bias import AbstractBias
 from ..groups.groups import Group
 from ..groups.representations import Rep
 from .emlp import EMLP, EquivariantLinear
@@ -105,12 +106,14 @@ def flexible_fraction(model) -> float:
     return b / (a + b) if a + b else 0.0
 
 
-class RPPPrior:
+class RPPPrior(AbstractBias):
     """The residual pathway prior as a loss term: ``penalty(model, x, y, key) -> rpp_penalty(model)``.
 
     For :func:`physbias.supervised_loss` (a learning bias on the weights: soft equivariance).
     """
 
+    equivariant: float = eqx.field(static=True)
+    flexible: float = eqx.field(static=True)
     kind: ClassVar[str] = "learning"
     hard: ClassVar[bool] = False
 

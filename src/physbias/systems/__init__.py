@@ -1,5 +1,6 @@
 """Simulated systems and tasks with known ground truth (no downloads)."""
 
+from .base import AbstractSystem
 from .chain_coordinates import (
     CHAIN_COORDINATES,
     chain_derivative_dataset,
@@ -35,6 +36,7 @@ from .trajectories import COORDINATES, derivative_dataset, energy_function, samp
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "AbstractSystem",
     "TASKS",
     "SymmetricTask",
     "inertia",

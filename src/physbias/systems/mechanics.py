@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._ode import check_step, solve_adaptive
+from .base import AbstractSystem
 
 Lagrangian = Callable[[Array, Array], Array]
 
@@ -63,7 +64,7 @@ def split_state(z: Array) -> tuple[Array, Array]:
     return z[..., :n], z[..., n:]
 
 
-class AbstractMechanicalSystem(eqx.Module):
+class AbstractMechanicalSystem(AbstractSystem):
     """Contract: ``n_dof``, ``lagrangian(q, qdot)``, ``sample_initial(key)``; optional
     ``dissipative_force(q, qdot)`` (zero by default: energy is conserved)."""
 
@@ -71,6 +72,10 @@ class AbstractMechanicalSystem(eqx.Module):
     @abc.abstractmethod
     def n_dof(self) -> int:
         """Number of generalised coordinates ``n`` (the state has ``2 n`` entries)."""
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.n_dof
 
     @abc.abstractmethod
     def lagrangian(self, q: Array, qdot: Array) -> Array:
@@ -166,11 +171,12 @@ class Pendulum(AbstractMechanicalSystem):
             >>> round(Pendulum(gravity=9.81).period(1e-6) / (2 * 3.141592653589793 / 9.81**0.5), 9)
             1.0
         """
+        import numpy as np
         from scipy.special import ellipk
 
-        if not 0 < amplitude < jnp.pi:
+        if not 0 < amplitude < np.pi:
             raise ValueError(f"Pendulum.period: `amplitude` must be in (0, pi), got {amplitude}")
-        return float(4 * ellipk(jnp.sin(amplitude / 2) ** 2) * (self.length / self.gravity) ** 0.5)
+        return float(4 * ellipk(np.sin(amplitude / 2) ** 2) * np.sqrt(self.length / self.gravity))
 
     def sample_initial(self, key):
         """Oscillations (no full turns): energy uniform up to ``max_energy_fraction`` of the
@@ -367,7 +373,7 @@ class Kepler(AbstractMechanicalSystem):
 
 
 def simulate(
-    system: AbstractMechanicalSystem | CartesianChainPendulum,
+    system: AbstractSystem,
     z0: Float[Array, "*batch 2n"],
     dt: float,
     steps: int,
@@ -393,16 +399,14 @@ def simulate(
         return np.asarray(out).reshape(*z0.shape[:-1], steps + 1, z0.shape[-1])
 
 
-def sample_initial_states(
-    system: AbstractMechanicalSystem | CartesianChainPendulum, key: PRNGKeyArray, n: int
-) -> Array:
-    """``n`` initial states, shape ``(n, 2 n_dof)``."""
+def sample_initial_states(system: AbstractSystem, key: PRNGKeyArray, n: int) -> Array:
+    """``n`` initial states, shape ``(n, system.state_size)``."""
     if n < 1:
         raise ValueError(f"`n` must be positive, got {n}")
     return jax.vmap(system.sample_initial)(jax.random.split(key, n))
 
 
-class CartesianChainPendulum(eqx.Module):
+class CartesianChainPendulum(AbstractSystem):
     """The N-link chain pendulum in Cartesian coordinates with explicit constraints.
 
     Canonical state ``z = (x, p)`` with ``x`` the ``N`` positions in the plane (``2N`` entries)
@@ -433,6 +437,10 @@ class CartesianChainPendulum(eqx.Module):
         """Gravitational energy ``g sum m_k y_k``."""
         m = jnp.asarray(self.angles.masses, x.dtype)
         return self.angles.gravity * jnp.sum(m * x.reshape(-1, 2)[:, 1])
+
+    @property
+    def state_size(self) -> int:
+        return 4 * self.angles.n_dof
 
     def hamiltonian(self, z: Float[Array, " 4N"]) -> Float[Array, ""]:
         x, p = split_state(z)
