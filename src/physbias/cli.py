@@ -238,38 +238,51 @@ def _fit(args) -> int:
         check_output_folder(out, overwrite=args.overwrite)
     except ValueError as exc:
         return _error(str(exc))
+    import shlex
+
     from .data import load_trajectories
-    from .dynamics.serialization import save_model
-    from .experiments.user_fit import check_fit_settings, fit_trajectories
+    from .dynamics import save_model
+    from .experiments.user_fit import FitConfig, check_fit_settings, fit_trajectories
     from .report import print_table, write_results
 
-    for name in ("epochs", "width", "depth", "chunk"):
-        if getattr(args, name) <= 0:
-            return _error(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    if not args.lr > 0:
-        return _error(f"--lr must be positive, got {args.lr}")
-    if args.dt is not None and not args.dt > 0:
-        return _error(f"--dt must be positive, got {args.dt}")
-    if not args.regularization >= 0:
-        return _error(f"--regularization must be >= 0, got {args.regularization}")
     try:
+        if args.dt is not None and not args.dt > 0:
+            raise ValueError(f"--dt must be positive, got {args.dt}")
+        config = FitConfig.from_cli(
+            model=args.model,
+            width=args.width,
+            depth=args.depth,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            loss=args.loss,
+            chunk=args.chunk,
+            holdout=args.holdout,
+            regularization=args.regularization,
+        )
         data = load_trajectories(args.data, dt=args.dt, coordinates=args.coordinates)
-        check_fit_settings(data, args.model, loss=args.loss, chunk=args.chunk, holdout=args.holdout)
+        check_fit_settings(data, config)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
-    model, spec, result = fit_trajectories(
-        data,
-        args.model,
-        width=args.width,
-        depth=args.depth,
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        loss=args.loss,
-        chunk=args.chunk,
-        holdout=args.holdout,
-        seed=args.seed,
-        progress=not args.no_progress,
-        regularization=args.regularization,
+    model, spec, result = fit_trajectories(data, config, seed=args.seed, progress=not args.no_progress)
+    # The command that repeats this fit, every setting spelled out.
+    flags = {
+        "data": args.data,
+        "model": args.model,
+        "coordinates": args.coordinates,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "width": args.width,
+        "depth": args.depth,
+        "loss": args.loss,
+        "chunk": args.chunk,
+        "holdout": args.holdout,
+        "regularization": args.regularization,
+        "seed": args.seed,
+    }
+    if args.dt is not None:
+        flags["dt"] = args.dt
+    result.command = shlex.join(
+        ["physbias", "fit", *(f for k, v in flags.items() for f in (f"--{k}", str(v)))]
     )
     print_table(result.table, title=f"physbias fit {args.model} on {data.name}")
     for note in result.notes:
@@ -301,8 +314,10 @@ def _rollout(args) -> int:
     if not dt > 0 or args.steps <= 0:
         return _error("--dt and --steps must be positive")
     if args.out is not None:
+        from .report import check_output_file
+
         try:
-            _check_output_file(args.out)
+            check_output_file(args.out)
         except ValueError as exc:
             return _error(str(exc))
     traj = np.asarray(rollout(model, x0, dt, args.steps, RK4()))
@@ -326,8 +341,10 @@ def _simulate(args) -> int:
         return _error("--n, --steps and --dt must be positive")
     if args.out.suffix not in (".csv", ".npz"):
         return _error(f"--out must end in .csv or .npz, got {args.out}")
+    from .report import check_output_file
+
     try:
-        _check_output_file(args.out)
+        check_output_file(args.out)
     except ValueError as exc:
         return _error(str(exc))
     import jax
@@ -339,21 +356,6 @@ def _simulate(args) -> int:
     save_trajectories(args.out, states, args.dt)  # float64, full precision
     print(f"{args.n} trajectories x {args.steps + 1} states of {args.system} (q, qdot) -> {args.out}")
     return 0
-
-
-def _check_output_file(path: Path) -> None:
-    """An output file must not be a folder and its folder must be creatable and writable."""
-    import os
-
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a folder; expected a file name")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"--out {path} cannot be created: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {path} cannot be created: {parent} is not writable")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,15 +151,35 @@ def check_output_folder(out_dir: str | Path, *, overwrite: bool = False) -> Path
         if not os.access(out, os.W_OK | os.X_OK):
             raise ValueError(f"--out {out} is not writable")
         return out
-    # The nearest existing ancestor must be a writable folder (then mkdir -p will work).
-    parent = out.parent
+    _check_creatable(out)
+    return out
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Check, before any work, that a file can be written at ``path`` (not a folder; its folder
+    creatable and writable). Nothing is created.
+
+    Raises:
+        ValueError: naming the path and what is wrong with it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; expected a file name")
+    _check_creatable(path)
+    return path
+
+
+def _check_creatable(path: Path) -> None:
+    """The nearest existing ancestor of ``path`` must be a writable folder (so mkdir -p works)."""
+    import os
+
+    parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"--out {out} cannot be created: {parent} is a file, not a folder")
+        raise ValueError(f"--out {path} cannot be created: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out} cannot be created: {parent} is not writable")
-    return out
+        raise ValueError(f"--out {path} cannot be created: {parent} is not writable")
 
 
 def _clean(value):

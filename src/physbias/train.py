@@ -148,7 +148,10 @@ def fit(
         loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key))(
             params
         )
-        updates, new_state = optimizer.update(grads, opt_state, params)
+        # Optax's own arithmetic mixes Python floats with int32 step counts; it is run under
+        # standard promotion so that callers (and the tests) may use strict promotion elsewhere.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = eqx.apply_updates(params, updates)
         good = ok & jnp.isfinite(loss) & _all_finite(grads)
         # Keep the last finite parameters: once a step goes bad, nothing moves any more.

@@ -7,6 +7,7 @@ model, its spec and a :class:`~physbias.report.Result`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
@@ -17,52 +18,79 @@ from ..dynamics import MODELS, build_model, derivative_loss, rollout_loss
 from ..metrics import rollout_errors
 from ..report import Figure, Panel, Result, series
 from ..train import fit
+from ._config import ExperimentConfig, fraction, nonnegative, one_of, positive
+
+FIT_FLAGS = {"learning_rate": "--lr"}  # config field -> CLI flag, where they differ
 
 
-def check_fit_settings(data: TrajectoryDataset, model: str, *, loss: str, chunk: int, holdout: float) -> None:
+@dataclasses.dataclass(frozen=True)
+class FitConfig(ExperimentConfig):
+    """The settings of ``physbias fit``, validated once, here (the data-dependent checks are in
+    :func:`check_fit_settings`).
+
+    ``regularization`` (``lnn`` only) adds ``eps I`` to the learned Lagrangian's Hessian in
+    ``qdot`` so that the Euler-Lagrange solve cannot meet a singular matrix.
+    """
+
+    model: str = one_of("node2", tuple(MODELS))
+    width: int = positive(128)
+    depth: int = positive(2)
+    epochs: int = positive(500)
+    learning_rate: float = positive(1e-3)
+    loss: str = one_of("rollout", ("rollout", "derivative"))
+    chunk: int = positive(4)
+    holdout: float = fraction(0.2)
+    regularization: float = nonnegative(0.0)
+
+    @classmethod
+    def from_cli(cls, **values) -> FitConfig:
+        """The config from CLI values; errors name the CLI flag (``--lr``, ``--epochs``)."""
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            message = str(exc)
+            for field in dataclasses.fields(cls):
+                flag = FIT_FLAGS.get(field.name, "--" + field.name)
+                message = message.replace(f"config `{field.name}`", flag)
+            raise ValueError(message) from None
+
+
+def check_fit_settings(data: TrajectoryDataset, config: FitConfig) -> None:
     """Raise ``ValueError`` before any work for settings that cannot fit this data."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; valid names: {', '.join(sorted(MODELS))}")
-    if model != "node" and data.state_size % 2:
+    if config.model != "node" and data.state_size % 2:
         raise ValueError(
-            f"model {model!r} needs an even state size 2n = (q, p) or (q, qdot); the data's states "
+            f"model {config.model!r} needs an even state size 2n = (q, p) or (q, qdot); the data's states "
             f"have size {data.state_size}"
         )
-    if loss not in ("rollout", "derivative"):
-        raise ValueError(f"`loss` must be 'rollout' or 'derivative', got {loss!r}")
-    if loss == "rollout" and not 1 <= chunk < data.n_times:
-        raise ValueError(f"`chunk` must be in [1, {data.n_times - 1}] for this data, got {chunk}")
-    if loss == "derivative" and data.n_times < 3:
+    if config.loss == "rollout" and not 1 <= config.chunk < data.n_times:
+        raise ValueError(f"`chunk` must be in [1, {data.n_times - 1}] for this data, got {config.chunk}")
+    if config.loss == "derivative" and data.n_times < 3:
         raise ValueError("derivative training needs at least 3 times per trajectory")
-    if not 0 < holdout < 1:
-        raise ValueError(f"`holdout` must be a fraction in (0, 1), got {holdout}")
     if len(data) < 2:
         raise ValueError("at least 2 trajectories are needed (one is held out for testing)")
 
 
 def fit_trajectories(
     data: TrajectoryDataset,
-    model: str = "node2",
+    config: FitConfig | str = "node2",
     *,
-    width: int = 128,
-    depth: int = 2,
-    epochs: int = 500,
-    learning_rate: float = 1e-3,
-    loss: str = "rollout",
-    chunk: int = 4,
-    holdout: float = 0.2,
     seed: int = 0,
     progress: bool = True,
-    regularization: float = 0.0,
+    **settings,
 ):
     """Train a dynamics model on ``data``; returns ``(model, spec, Result)``.
 
-    ``regularization`` (``lnn`` only) adds ``eps I`` to the learned Lagrangian's Hessian in
-    ``qdot`` so that the Euler-Lagrange solve cannot meet a singular matrix.
+    ``config`` is a :class:`FitConfig`, or a model name with the other settings as keywords
+    (``fit_trajectories(data, "hnn", epochs=300)``).
     """
-    if regularization < 0:
-        raise ValueError(f"`regularization` must be >= 0, got {regularization}")
-    check_fit_settings(data, model, loss=loss, chunk=chunk, holdout=holdout)
+    if isinstance(config, str):
+        config = FitConfig(model=config, **settings)
+    elif settings:
+        raise TypeError("give the settings either as a FitConfig or as keywords, not both")
+    check_fit_settings(data, config)
+    model, width, depth, epochs = config.model, config.width, config.depth, config.epochs
+    learning_rate, loss, chunk, holdout = config.learning_rate, config.loss, config.chunk, config.holdout
+    regularization = config.regularization
     start = time.perf_counter()
     n_test = max(1, int(round(holdout * len(data))))
     train = TrajectoryDataset(data.states[:-n_test], data.dt, data.coordinates, data.name)
@@ -150,10 +178,11 @@ def fit_trajectories(
     ]
     res = Result(
         "fit",
-        spec,
+        spec | dataclasses.asdict(config),
         table,
         time.perf_counter() - start,
         [Figure("rollout", f"{model} on {data.name}: held-out rollout", panels, 3)],
         notes,
+        seed=seed,
     )
     return result.model, spec, res
