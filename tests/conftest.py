@@ -1,8 +1,11 @@
 import jax
 import pytest
 
-# Strictness in the style of equinox's own test-suite: implicit rank promotion is a bug.
+# Strictness in the style of equinox's own test-suite: implicit rank promotion and implicit dtype
+# promotion (e.g. int32 * float32 arrays) are bugs. Optax's own update is run under standard
+# promotion inside `physbias.fit` (its Adam mixes a Python float with an int32 step count).
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 class _GetKey:

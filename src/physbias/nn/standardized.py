@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike
 
 
@@ -23,18 +23,28 @@ class Standardized(eqx.Module):
     """
 
     net: eqx.Module
-    x_scale: Array
-    y_mean: Array
+    # Static (hashable tuples), not arrays: no optimiser can move them (weight decay included)
+    # and they are not counted as parameters.
+    x_scale: tuple[float, ...] = eqx.field(static=True)
+    y_mean: tuple[float, ...] = eqx.field(static=True)
+    x_shape: tuple[int, ...] = eqx.field(static=True)
+    y_shape: tuple[int, ...] = eqx.field(static=True)
     y_scale: float = eqx.field(static=True)
 
     def __init__(self, net, x_scale: ArrayLike, y_mean: ArrayLike, y_scale: float):
+        x_scale, y_mean = np.asarray(x_scale, np.float64), np.asarray(y_mean, np.float64)
+        if not (np.all(np.isfinite(x_scale)) and np.all(x_scale > 0)):
+            raise ValueError(f"Standardized: `x_scale` must be positive and finite, got {x_scale.tolist()}")
+        if not np.all(np.isfinite(y_mean)):
+            raise ValueError(f"Standardized: `y_mean` must be finite, got {y_mean.tolist()}")
+        if not (np.isfinite(y_scale) and float(y_scale) > 0):
+            raise ValueError(f"Standardized: `y_scale` must be positive and finite, got {y_scale!r}")
         self.net = net
-        self.x_scale = jnp.asarray(x_scale, jnp.float32)
-        self.y_mean = jnp.asarray(y_mean, jnp.float32)
-        if not float(y_scale) > 0 or not bool(jnp.all(self.x_scale > 0)):
-            raise ValueError(f"Standardized: `x_scale` and `y_scale` must be positive, got {y_scale!r}")
+        self.x_scale, self.x_shape = tuple(x_scale.ravel().tolist()), x_scale.shape
+        self.y_mean, self.y_shape = tuple(y_mean.ravel().tolist()), y_mean.shape
         self.y_scale = float(y_scale)
 
-    def __call__(self, x):
-        x_scale, y_mean = jax.lax.stop_gradient((self.x_scale, self.y_mean))
+    def __call__(self, x: Array) -> Array:
+        x_scale = jnp.asarray(self.x_scale, jnp.float32).reshape(self.x_shape)
+        y_mean = jnp.asarray(self.y_mean, jnp.float32).reshape(self.y_shape)
         return y_mean + self.y_scale * self.net(x / x_scale)

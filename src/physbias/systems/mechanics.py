@@ -325,7 +325,7 @@ class NBody2D(AbstractMechanicalSystem):
         n = len(self.masses)
         k_rot, k_rad, k_pert = jax.random.split(key, 3)
         m = jnp.asarray(self.masses)
-        angles = jax.random.uniform(k_rot, maxval=2 * jnp.pi) + 2 * jnp.pi * jnp.arange(n) / n
+        angles = jax.random.uniform(k_rot, maxval=2 * jnp.pi) + 2 * jnp.pi * jnp.arange(n, dtype=m.dtype) / n
         radius = jax.random.uniform(k_rad, minval=0.5, maxval=1.5)
         pos = radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=-1)
         pos = pos - jnp.sum(m[:, None] * pos, 0, keepdims=True) / jnp.sum(m)
