@@ -8,7 +8,16 @@ work; :func:`execute` runs it and writes its results folder.
 
 from __future__ import annotations
 
-from ._config import ExperimentConfig, apply_overrides, parse_overrides
+from ._config import (
+    ExperimentConfig,
+    apply_overrides,
+    fraction,
+    interval,
+    nonnegative,
+    one_of,
+    parse_overrides,
+    positive,
+)
 from ._registry import Experiment, experiments, get_experiment
 from ._runner import Comparison, RunSpec, Variant, compare, execute, prepare
 
@@ -25,6 +34,11 @@ __all__ = [
     "compare",
     "execute",
     "experiments",
+    "fraction",
+    "interval",
+    "nonnegative",
+    "one_of",
+    "positive",
     "get_experiment",
     "parse_overrides",
     "prepare",
