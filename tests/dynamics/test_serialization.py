@@ -40,12 +40,6 @@ CHAIN_SPEC = {
     "edges": [list(e) for e in CHAIN.edges],
     "anchors": [[i, list(point), length] for i, point, length in CHAIN.anchors],
 }
-_CONSTRAINED_MISSING = (
-    "serialization.MODELS/build_model know only node, node2, hnn, lnn, delan: there is no name for "
-    "CHNN/CLNN, no spec field for their DistanceConstraints (n_bodies, edges, anchors, dim), and "
-    "build_model calls every class as cls(state_size, width=, depth=, key=) while these take "
-    "(constraints, width, depth, key=)"
-)
 
 
 def _spec(name, state_size, **extra):
@@ -62,16 +56,15 @@ CASES = {
     "hnn": (partial(HamiltonianNN, 4, WIDTH, DEPTH), _spec("hnn", 4)),
     "lnn": (partial(LagrangianNN, 4, WIDTH, DEPTH, regularization=0.1), _spec("lnn", 4, regularization=0.1)),
     "delan": (partial(DeepLagrangianNN, 4, WIDTH, DEPTH), _spec("delan", 4)),
-    "chnn": pytest.param(
+    "chnn": (
         partial(ConstrainedHamiltonianNN, CHAIN, WIDTH, DEPTH),
         _spec("chnn", 12, constraints=CHAIN_SPEC),
-        marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=_CONSTRAINED_MISSING),
     ),
-    "clnn": pytest.param(
+    "clnn": (
         partial(ConstrainedLagrangianNN, CHAIN, WIDTH, DEPTH),
         _spec("clnn", 12, constraints=CHAIN_SPEC),
-        marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=_CONSTRAINED_MISSING),
     ),
+    "delan-eps": (partial(DeepLagrangianNN, 4, WIDTH, DEPTH, eps=0.5), _spec("delan", 4, eps=0.5)),
 }
 """name -> (the class with its hyperparameters, called with ``key=``; the spec describing it)."""
 
@@ -125,14 +118,22 @@ def test_model_round_trips_through_save_and_load(make, spec, tmp_path, getkey):
     assert not np.allclose(_evaluate(fresh, z), _evaluate(model, z))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_model passes only width/depth/damping/regularization: DeepLagrangianNN's static "
-    "`eps` (and every model's `activation`) is not in the spec and is silently reset on load",
+def test_the_constraints_spec_describes_the_constraints():
+    from physbias.dynamics.serialization import constraints_spec
+
+    assert constraints_spec(CHAIN) == CHAIN_SPEC
+
+
+@pytest.mark.parametrize(
+    "model, spec",
+    [
+        (partial(LagrangianNN, 4, WIDTH, DEPTH, regularization=0.5), _spec("lnn", 4)),  # regularization lost
+        (partial(DeepLagrangianNN, 4, WIDTH, DEPTH, eps=0.5), _spec("delan", 4)),  # eps lost
+        (partial(HamiltonianNN, 4, WIDTH, DEPTH), _spec("hnn", 4, width=16)),  # other shapes
+        (partial(NeuralODE, 4, WIDTH, DEPTH), _spec("hnn", 4)),  # other class
+    ],
 )
-def test_delan_eps_survives_save_and_load(tmp_path, getkey):
-    model = DeepLagrangianNN(4, WIDTH, DEPTH, key=getkey(), eps=0.5)
-    save_model(model, _spec("delan", 4, eps=0.5), tmp_path)
-    loaded, _ = load_model(tmp_path)
-    z = jax.random.normal(getkey(), (4,))
-    np.testing.assert_array_equal(_evaluate(loaded, z), _evaluate(model, z))
+def test_a_spec_that_does_not_describe_the_model_is_refused_before_writing(model, spec, tmp_path, getkey):
+    with pytest.raises(ValueError, match="does not describe"):
+        save_model(model(key=getkey()), spec, tmp_path / "m")
+    assert not (tmp_path / "m").exists()

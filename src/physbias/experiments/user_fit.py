@@ -14,12 +14,13 @@ import jax
 import numpy as np
 
 from ..data import TrajectoryDataset
-from ..dynamics import MODELS, build_model, derivative_loss, rollout_loss
+from ..dynamics import build_model, derivative_loss, rollout_loss
 from ..metrics import rollout_errors
 from ..report import Figure, Panel, Result, series
 from ..train import fit
 from ._config import ExperimentConfig, fraction, nonnegative, one_of, positive
 
+FIT_MODELS = ("node", "node2", "hnn", "lnn", "delan")  # built from the state size alone
 FIT_FLAGS = {"learning_rate": "--lr"}  # config field -> CLI flag, where they differ
 
 
@@ -32,7 +33,7 @@ class FitConfig(ExperimentConfig):
     ``qdot`` so that the Euler-Lagrange solve cannot meet a singular matrix.
     """
 
-    model: str = one_of("node2", tuple(MODELS))
+    model: str = one_of("node2", FIT_MODELS)
     width: int = positive(128)
     depth: int = positive(2)
     epochs: int = positive(500)
