@@ -80,3 +80,62 @@ def test_central_differences_of_sine_are_second_order():
         assert err <= dt**2 / 6
         errors.append(err)
     assert errors[0] / errors[1] == pytest.approx(4.0, rel=0.05)
+
+
+def test_loader_errors_name_the_file_and_what_was_expected(tmp_path):
+    import numpy as np
+    import pytest
+
+    from physbias.data import load_trajectories
+
+    ragged = tmp_path / "ragged.npz"
+    np.savez(ragged, states=np.array([np.zeros((3, 2)), np.zeros((4, 2))], dtype=object), dt=0.1)
+    with pytest.raises(ValueError, match=r"ragged\.npz.*\(n_trajectories, n_times, state_size\)"):
+        load_trajectories(ragged)
+    short = tmp_path / "short.csv"
+    short.write_text(
+        "trajectory,t,z0,z1\n" + "".join(f"0,{i * 0.05},{i},{i}\n" for i in range(8)) + "0,0.4,1\n"
+    )
+    with pytest.raises(ValueError, match=r"short\.csv: every row must have the header's 4"):
+        load_trajectories(short)
+
+
+def test_a_dt_that_disagrees_with_the_file_is_refused(tmp_path):
+    import numpy as np
+    import pytest
+
+    from physbias.data import load_trajectories
+
+    csv = tmp_path / "p.csv"
+    csv.write_text(
+        "trajectory,t,z0,z1\n" + "".join(f"{k},{i * 0.05},{i},{-i}\n" for k in range(2) for i in range(6))
+    )
+    with pytest.raises(ValueError, match=r"dt = 0\.1 .*disagrees.*0\.05"):
+        load_trajectories(csv, dt=0.1)
+    assert load_trajectories(csv, dt=0.05).dt == pytest.approx(0.05)
+    assert load_trajectories(csv).dt == pytest.approx(0.05)
+    npz = tmp_path / "p.npz"
+    np.savez(npz, states=np.zeros((2, 5, 2)), dt=0.2)
+    with pytest.raises(ValueError, match="disagrees"):
+        load_trajectories(npz, dt=0.1)
+
+
+def test_simulate_writes_float64_precision(tmp_path):
+    import jax
+    import numpy as np
+
+    from physbias.cli import main
+    from physbias.systems import Pendulum, sample_trajectories
+
+    out = tmp_path / "sim.npz"
+    assert (
+        main(
+            ["simulate", "--system", "pendulum", "--n", "2", "--steps", "4", "--dt", "0.1", "--out", str(out)]
+        )
+        == 0
+    )
+    with np.load(out) as f:
+        states = f["states"]
+    assert states.dtype == np.float64
+    expected = sample_trajectories(Pendulum(), jax.random.key(0), 2, 0.1, 4)
+    np.testing.assert_array_equal(states, expected)

@@ -50,3 +50,23 @@ def test_supervised_loss_adds_each_penalty_with_its_own_key():
 def test_supervised_loss_rejects_a_penalty_that_is_not_callable():
     with pytest.raises(TypeError, match="callable"):
         supervised_loss(0.5)
+
+
+def test_shape_mismatch_is_refused_not_broadcast():
+    import numpy as np
+
+    from physbias.dynamics import derivative_loss, rollout_loss
+    from physbias.metrics import relative_error, rmse
+
+    x, y = jnp.ones((5, 2)), jnp.ones((5,))
+    # A model with output shape (1,) against targets (N,) once gave an (N, N) difference.
+    with pytest.raises(ValueError, match=r"\(5, 1\).*\(5,\)"):
+        supervised_loss()(lambda v: v[:1], (x, y), jax.random.key(0))
+    with pytest.raises(ValueError, match="derivative_loss"):
+        derivative_loss()(lambda z: z[:1], (x, x), jax.random.key(0))
+    with pytest.raises(ValueError, match="rollout_loss"):
+        rollout_loss(0.1)(lambda z: -z, (x, jnp.ones((5, 3, 3))), jax.random.key(0))
+    with pytest.raises(ValueError, match="rmse"):
+        rmse(np.ones((5, 1)), np.ones(5))
+    with pytest.raises(ValueError, match="relative_error"):
+        relative_error(np.ones((2, 3, 1)), np.ones((2, 3, 2)))

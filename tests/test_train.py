@@ -142,3 +142,31 @@ def test_fit_rejects_bad_data(data, match, getkey):
 def test_dataset_validation(inputs, targets, match):
     with pytest.raises(ValueError, match=match):
         Dataset(inputs, targets)
+
+
+def test_a_finite_blow_up_stops_training_and_keeps_the_best_parameters():
+    # Plain gradient descent with far too large a step: each step multiplies the error by ~5.7,
+    # so the loss grows without ever becoming non-finite within the run.
+    x = jnp.linspace(-1.0, 1.0, 64)[:, None]
+    data = (x, 2.0 * x)
+    model = eqx.nn.Linear(1, 1, key=jax.random.key(0))
+    with pytest.warns(RuntimeWarning, match="blew up"):
+        result = fit(
+            model, supervised_loss(), data, key=jax.random.key(1), epochs=200, optimizer=optax.sgd(10.0)
+        )
+    assert result.diverged and "best" in result.message
+    assert len(result.losses) < 200 and np.all(np.isfinite(result.losses))
+    assert result.losses[-1] > 1e4 * np.min(result.losses)
+    # The returned model is the one with the best loss seen (here: the initial one).
+    best = float(supervised_loss()(result.model, data, jax.random.key(2)))
+    assert best == pytest.approx(float(np.min(result.losses)), rel=1e-5)
+
+
+def test_a_noisy_but_healthy_run_is_not_called_diverged():
+    x = jax.random.normal(jax.random.key(0), (256, 1))
+    data = (x, jnp.sin(3 * x[:, 0]))
+    model = eqx.nn.MLP(1, "scalar", 16, 2, key=jax.random.key(1))
+    result = fit(
+        model, supervised_loss(), data, key=jax.random.key(2), epochs=30, batch_size=8, learning_rate=3e-2
+    )
+    assert not result.diverged

@@ -288,6 +288,14 @@ def _fit(args) -> int:
     for note in result.notes:
         print(f"- {note}")
     write_results(result, out)
+    if result.table[0]["diverged"]:
+        # A blown-up model is not presented as a result: no model files, a non-zero exit.
+        print(
+            f"physbias: training diverged; no model was saved (the run's record is in {out}/results.json). "
+            "Try a smaller --lr.",
+            file=sys.stderr,
+        )
+        return 1
     save_model(model, spec, out)
     print(f"model: {out}/model.eqx + model.json; results: {out}/results.json, rollout.png")
     return 0

@@ -44,6 +44,21 @@ def check_same_length(arrays: Sequence[Array], names: Sequence[str]) -> int:
     return lengths[0]
 
 
+def require_same_shape(pred, target, who: str) -> None:
+    """Raise ``ValueError`` naming both shapes unless ``pred`` and ``target`` have the same shape.
+
+    Subtracting arrays of different shapes broadcasts silently (predictions ``(N, 1)`` against
+    targets ``(N,)`` give an ``(N, N)`` difference and a loss ~N times too large); every loss and
+    metric that compares predictions with targets calls this first (at trace time: shapes are
+    static).
+    """
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{who}: predictions have shape {tuple(pred.shape)} but targets have shape "
+            f"{tuple(target.shape)}; the model's output must match one target (no broadcasting)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """Supervised data: ``inputs`` of shape ``(N, *in_shape)`` and ``targets`` of shape ``(N, *out_shape)``.
@@ -176,25 +191,39 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
       time order, every trajectory with the same number of rows. ``t`` may be omitted when ``dt``
       is given.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything malformed
-    (ragged trajectories, NaN/inf, non-increasing or non-uniform time stamps, no time step).
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError``, naming the file and what
+    was expected, for anything malformed (ragged trajectories, short rows, NaN/inf, non-increasing
+    or non-uniform time stamps, no time step, a ``dt`` that disagrees with the file's).
     """
     from pathlib import Path
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {path}")
+    file_dt = None
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            if "states" not in f:
-                raise ValueError(
-                    f"{path}: an .npz file needs an array named 'states', found {sorted(f.files)}"
-                )
-            states = f["states"]
-            if dt is None and "dt" in f:
-                dt = float(f["dt"])
-            elif dt is None and "times" in f:
-                dt = _uniform_dt(np.asarray(f["times"], dtype=float), str(path))
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "states" not in f:
+                    raise ValueError(
+                        f"{path}: an .npz file needs an array named 'states', found {sorted(f.files)}"
+                    )
+                states = f["states"]
+                if "dt" in f:
+                    file_dt = float(f["dt"])
+                elif "times" in f:
+                    file_dt = _uniform_dt(np.asarray(f["times"], dtype=float), str(path))
+        except ValueError as exc:
+            if str(exc).startswith(str(path)):
+                raise
+            # NumPy's own words ("Object arrays cannot be loaded when allow_pickle=False") hide the cause.
+            raise ValueError(
+                f"{path}: could not read the .npz file ({exc}); `states` must be one numeric array of shape "
+                "(n_trajectories, n_times, state_size): trajectories of different lengths (ragged) cannot "
+                "be stored in one array"
+            ) from None
+        if states.dtype == object or not np.issubdtype(states.dtype, np.number):
+            raise ValueError(f"{path}: `states` must be numeric, got dtype {states.dtype}")
     elif path.suffix == ".csv":
         header = path.read_text().splitlines()[0].split(",") if path.stat().st_size else []
         header = [h.strip() for h in header]
@@ -202,7 +231,13 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
             raise ValueError(
                 f"{path}: the CSV header must start with 'trajectory' (then 't', then state columns)"
             )
-        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        try:
+            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        except ValueError as exc:
+            raise ValueError(
+                f"{path}: every row must have the header's {len(header)} comma-separated numbers "
+                f"({', '.join(header)}); NumPy says: {exc}"
+            ) from None
         if table.size == 0:
             raise ValueError(f"{path}: no data rows")
         has_t = len(header) > 1 and header[1] == "t"
@@ -221,10 +256,14 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
         if has_t:
             dts = [_uniform_dt(table[g, 1], f"{path} (trajectory {int(ids[g[0]])})") for g in groups]
             file_dt = float(np.mean(dts))
-            if dt is None:
-                dt = file_dt
     else:
         raise ValueError(f"{path}: expected a .npz or .csv file, got '{path.suffix}'")
+    if dt is not None and file_dt is not None and abs(dt - file_dt) > 1e-6 * file_dt:
+        raise ValueError(
+            f"{path}: the given time step dt = {dt:g} (--dt) disagrees with the file's, {file_dt:g}; "
+            "leave --dt out to use the file's"
+        )
+    dt = file_dt if dt is None else dt
     if dt is None:
         raise ValueError(f"{path}: no time step: give `dt` (--dt) or time stamps in the file")
     return TrajectoryDataset(np.asarray(states, dtype=np.float32), dt, coordinates, name=path.stem)

@@ -6,11 +6,17 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .data import require_same_shape
 from .train import LossFn
 
 
 def mean_squared_error(pred: Array, target: Array) -> Array:
-    """``mean_i ||pred_i - target_i||^2`` over the leading axis (summed over output entries)."""
+    """``mean_i ||pred_i - target_i||^2`` over the leading axis (summed over output entries).
+
+    Raises:
+        ValueError: if the shapes differ (no broadcasting).
+    """
+    require_same_shape(pred, target, "mean_squared_error")
     diff = jnp.reshape(pred - target, (pred.shape[0], -1))
     return jnp.mean(jnp.sum(diff**2, axis=-1))
 

@@ -10,13 +10,16 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .bias import as_symmetry
+from .data import require_same_shape
 from .dynamics import RK4, rollout
 from .groups.measure import relative_equivariance_error
 
 
 def rmse(pred: Array, target: Array) -> float:
     """Root-mean-square error ``sqrt(mean ||pred - target||^2)`` (summed over output entries)."""
-    diff = np.reshape(np.asarray(pred) - np.asarray(target), (len(pred), -1))
+    pred, target = np.asarray(pred), np.asarray(target)
+    require_same_shape(pred, target, "rmse")
+    diff = np.reshape(pred - target, (len(pred), -1))
     return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
 
 
@@ -110,6 +113,7 @@ def relative_error(pred: Array, true: Array) -> Array:
     """Per-step relative error ``|z_hat - z| / (|z_hat| + |z|)`` over the last axis (seed 004's
     rollout metric; bounded in ``[0, 1]``). Shapes ``(..., T, d) -> (..., T)``."""
     pred, true = jnp.asarray(pred), jnp.asarray(true)
+    require_same_shape(pred, true, "relative_error")
     num = jnp.linalg.norm(pred - true, axis=-1)
     den = jnp.linalg.norm(pred, axis=-1) + jnp.linalg.norm(true, axis=-1)
     return num / jnp.where(den > 0, den, 1.0)
@@ -274,8 +278,7 @@ def mean_squared_error_per_entry(pred: Array, target: Array) -> float:
         ValueError: if the shapes differ (no broadcasting).
     """
     pred, target = np.asarray(pred, np.float64), np.asarray(target, np.float64)
-    if pred.shape != target.shape:
-        raise ValueError(f"predictions have shape {pred.shape} but targets have shape {target.shape}")
+    require_same_shape(pred, target, "mean_squared_error_per_entry")
     return float(np.mean((pred - target) ** 2))
 
 

@@ -1,7 +1,9 @@
 """``fit``: one training loop for every model.
 
 Steps are fused with ``jax.lax.scan`` into chunks of epochs (one compiled call per chunk, a
-progress-bar update between chunks). A non-finite loss or gradient freezes the parameters at their
+progress-bar update between chunks). A finite blow-up of the loss (more than ``BLOWUP_OVER_BEST``
+times its best and ``BLOWUP_OVER_FIRST`` times its first value) stops training with the best
+parameters. A non-finite loss or gradient freezes the parameters at their
 last finite values, stops training after the chunk and is reported in the result.
 """
 
@@ -24,6 +26,11 @@ from jaxtyping import Array, PRNGKeyArray
 from ._progress import progress_bar
 from .data import Dataset, check_array, check_same_length
 
+BLOWUP_OVER_BEST = 1e4
+"""A finite loss this many times above the best so far (and :data:`BLOWUP_OVER_FIRST` times above
+the first) counts as a divergence: training stops and the best parameters are returned."""
+BLOWUP_OVER_FIRST = 100.0
+
 Batch = tuple[Array, ...]
 LossFn = Callable[[Any, Batch, PRNGKeyArray], Array]
 """``loss_fn(model, batch, key) -> scalar``; ``batch`` is a tuple of arrays with a leading batch axis."""
@@ -34,11 +41,12 @@ class FitResult:
     """What :func:`fit` returns.
 
     Attributes:
-        model: the trained model (the last finite parameters if training diverged).
+        model: the trained model (if training diverged: the last finite parameters after a
+            non-finite loss, the best-loss parameters after a finite blow-up).
         losses: loss of every optimisation step, shape ``(steps_run,)`` (NumPy).
         epochs: epochs completed.
         seconds: wall-clock time of training, compilation included.
-        diverged: whether a non-finite loss or gradient stopped training.
+        diverged: whether a non-finite loss or gradient, or a finite blow-up, stopped training.
         message: human-readable summary (why it stopped, when it diverged).
     """
 
@@ -143,7 +151,7 @@ def fit(
     opt_state = optimizer.init(params)
 
     def step(carry, step_key):
-        params, opt_state, ok = carry
+        params, opt_state, ok, first, best, best_params, reason = carry
         sub_batch, loss_key = step_key
         loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key))(
             params
@@ -153,12 +161,20 @@ def fit(
         with jax.numpy_dtype_promotion("standard"):
             updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = eqx.apply_updates(params, updates)
-        good = ok & jnp.isfinite(loss) & _all_finite(grads)
-        # Keep the last finite parameters: once a step goes bad, nothing moves any more.
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        first = jnp.where(jnp.isnan(first), loss, first)
+        # A finite blow-up: orders of magnitude above the best loss and well above the start.
+        blowup = finite & (loss > BLOWUP_OVER_BEST * best) & (loss > BLOWUP_OVER_FIRST * first)
+        good = ok & finite & ~blowup
+        improved = good & (loss < best)
+        best_params = jax.tree_util.tree_map(lambda p, b: jnp.where(improved, p, b), params, best_params)
+        best = jnp.where(improved, loss, best)
+        reason = jnp.where(ok & ~good, jnp.where(finite, 2, 1), reason)
+        # Keep the last good parameters: once a step goes bad, nothing moves any more.
         keep = lambda new, old: jnp.where(good, new, old)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return (params, opt_state, good), (loss, good)
+        return (params, opt_state, good, first, best, best_params, reason), (loss, good)
 
     def epoch(carry, epoch_key):
         shuffle_key, loss_key = jax.random.split(epoch_key)
@@ -178,7 +194,10 @@ def fit(
 
     epoch_keys = jax.random.split(key, epochs)
     per_chunk = _chunk_length(epochs, chunks)
-    carry = (params, opt_state, jnp.array(True))
+    first_batch = tuple(a[:batch_size] for a in batch)
+    loss_dtype = jax.eval_shape(lambda p: loss_fn(eqx.combine(p, static), first_batch, key), params).dtype
+    nan, inf = jnp.array(jnp.nan, loss_dtype), jnp.array(jnp.inf, loss_dtype)
+    carry = (params, opt_state, jnp.array(True), nan, inf, params, jnp.array(0, jnp.int32))
     history: list[np.ndarray] = []
     done = 0
     diverged = False
@@ -200,12 +219,21 @@ def fit(
     seconds = time.perf_counter() - start
     losses = np.concatenate(history) if history else np.zeros(0)
     trained = eqx.combine(carry[0], static)
-    if diverged:
+    if diverged and int(carry[6]) == 2:
+        trained = eqx.combine(carry[5], static)
+        message = (
+            f"training stopped at step {done_steps} (epoch {done_steps // steps_per_epoch + 1}): "
+            f"the loss blew up to {losses[-1]:.3e} (more than {BLOWUP_OVER_BEST:.0e} times its best, "
+            f"{float(carry[4]):.3e}, and {BLOWUP_OVER_FIRST:.0f} times its first value); returning the "
+            "parameters with the best loss. Try a smaller learning rate."
+        )
+    elif diverged:
         message = (
             f"training stopped at step {done_steps} (epoch {done_steps // steps_per_epoch + 1}): "
             f"the loss or its gradient became non-finite (loss={losses[-1]}); returning the last "
             "finite parameters. Try a smaller learning rate."
         )
+    if diverged:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         epochs_done = done_steps // steps_per_epoch
     else:

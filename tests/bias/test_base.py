@@ -205,3 +205,21 @@ def test_soft_biases_reduce_the_violation(mechanism, getkey):
     grid = jnp.linspace(-1, 1, 101)[:, None]
     e_plain, e_biased = oddness_error(plain.model, grid), oddness_error(biased.model, grid)
     assert e_biased < 0.2 * e_plain
+
+
+def test_a_transformations_penalty_works_inside_fit(getkey):
+    # Once raised TracerBoolConversionError: the identity check ran on traced data.
+    x = jax.random.uniform(getkey(), (64, 3))
+    data = (x, x.sum(-1) + x[:, 0])
+    penalty = SymmetryPenalty(cyclic3, weight=10.0)
+    loss = supervised_loss(penalty)
+    eager = float(loss(_mlp(3, "scalar", getkey()), data, getkey()))
+    assert np.isfinite(eager)
+    model = _mlp(3, "scalar", getkey())
+    result = fit(model, loss, data, key=getkey(), epochs=200, learning_rate=3e-3)
+    assert not result.diverged
+    before = equivariance_error(model, cyclic3, x)
+    after = equivariance_error(result.model, cyclic3, x)
+    assert after < 0.3 * before
+    with pytest.raises(ValueError, match="identity"):
+        SymmetryPenalty(Transformations(inputs=[lambda v: jnp.roll(v, 1)]))(model, x, data[1], getkey())

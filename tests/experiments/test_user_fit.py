@@ -169,3 +169,15 @@ def test_trajectory_dataset_validation():
         TrajectoryDataset(np.zeros((2, 1, 2)), 0.1)
     with pytest.raises(ValueError, match="n_trajectories, n_times, state_size"):
         TrajectoryDataset(np.zeros((2, 3, 2, 1)), 0.1)
+
+
+def test_fit_that_blows_up_exits_non_zero_and_saves_no_model(pendulum_csv, tmp_path, capsys):
+    # `--lr 1000` once finished with a training loss of 6.7e10, diverged False and a saved model.
+    out = tmp_path / "blown"
+    argv = ["fit", "--data", str(pendulum_csv), "--model", "hnn", "--lr", "1000", "--epochs", "60"]
+    with pytest.warns(RuntimeWarning):
+        assert main([*argv, "--width", "16", "--out", str(out), "--no-progress"]) == 1
+    assert "diverged" in capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["table"][0]["diverged"] is True
+    assert not (out / "model.eqx").exists()

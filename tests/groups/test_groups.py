@@ -230,3 +230,29 @@ def test_lie_derivative_vanishes_for_equivariant_and_matches_finite_difference_o
     assert equivariance_error(broken, V, V, G, x) > 0.1
     with pytest.raises(ValueError, match="inputs"):
         equivariance_error(broken, V, V, G, np.ones((2, 4)))
+
+
+def test_generator_validation_is_scale_free():
+    from physbias.groups import Group, V, equivariant_basis
+
+    # A well-conditioned tiny generator is a fine group element (|det| = 1e-15 was once refused) ...
+    scaled = Group("scaled", 5, 1e-3 * np.eye(5)[None], np.zeros((0, 5, 5)))
+    assert equivariant_basis(V >> V, scaled, cache=False).shape[1] == 25  # a scalar commutes with all
+    # ... and an ill-conditioned one is refused (it once gave 3 basis columns where the answer is 2).
+    with pytest.raises(ValueError, match="condition number"):
+        Group("bad", 2, np.diag([1.0, 1e-11])[None], np.zeros((0, 2, 2)))
+
+
+def test_wrong_argument_types_are_type_errors_that_say_what_to_do():
+    import jax
+
+    from physbias.groups import SO, Group, V, equivariant_basis
+    from physbias.nn import EMLP
+
+    with pytest.raises(TypeError, match="get_group"):
+        EMLP(2 * V, V, "SO(3)", width=8, depth=1, key=jax.random.key(0))
+    with pytest.raises(TypeError, match="list of generators"):
+        equivariant_basis(V >> V, [np.eye(3)])
+    with pytest.raises(TypeError, match="NumPy array"):
+        Group("g", 2, [np.eye(2)], np.zeros((0, 2, 2)))
+    assert equivariant_basis(V >> V, SO(3)).shape == (9, 1)

@@ -334,8 +334,12 @@ class Transformations(AbstractSymmetry):
                         f"Transformations: {side} transformation {i} maps shape {spec.shape} to "
                         f"{shape}; a symmetry transformation must keep the {side}'s shape"
                     )
-        x = jnp.asarray(x_example)
-        if not jnp.allclose(self.inputs[0](x), x):
+        # The identity-first convention is checked on a concrete probe of the input's shape, never on
+        # the (possibly traced) data: the check then also works inside `jax.jit` and `fit`.
+        probe = np.random.default_rng(0).standard_normal(x_spec.shape)
+        with jax.ensure_compile_time_eval():
+            moved = np.asarray(self.inputs[0](jnp.asarray(probe, jnp.result_type(float))), np.float64)
+        if not np.allclose(moved, probe, rtol=1e-5, atol=1e-6):
             raise ValueError("Transformations: the first input transformation must be the identity")
 
 

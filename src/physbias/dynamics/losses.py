@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..data import require_same_shape
 from .integrators import RK4, AbstractIntegrator, rollout
 
 
@@ -13,7 +14,9 @@ def derivative_loss():
 
     def loss(model, batch, key):
         z, dz = batch
-        return jnp.mean(jnp.sum((jax.vmap(model)(z) - dz) ** 2, axis=-1))
+        pred = jax.vmap(model)(z)
+        require_same_shape(pred, dz, "derivative_loss")
+        return jnp.mean(jnp.sum((pred - dz) ** 2, axis=-1))
 
     return loss
 
@@ -29,6 +32,7 @@ def rollout_loss(dt: float, integrator: AbstractIntegrator | None = None, norm: 
     def loss(model, batch, key):
         z0, future = batch
         pred = rollout(model, z0, dt, future.shape[1], integrator)[:, 1:]
+        require_same_shape(pred, future, "rollout_loss")
         diff = pred - future
         return jnp.mean(jnp.abs(diff)) if norm == "l1" else jnp.mean(diff**2)
 

@@ -20,12 +20,14 @@ from .groups import (
     direct_product,
     finite_elements,
     get_group,
+    require_group,
 )
 from .lattice import LatticeGroup, group_order, lattice_group, transform_group_maps, transform_image
 from .measure import equivariance_error, lie_derivative, relative_equivariance_error
 from .representations import Rep, Scalar, T, V
 
 __all__ = [
+    "require_group",
     "LatticeGroup",
     "group_order",
     "lattice_group",

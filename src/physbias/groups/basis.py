@@ -38,7 +38,7 @@ import scipy.sparse.csgraph
 import scipy.sparse.linalg
 
 from .._io import atomic_write_bytes
-from .groups import Group
+from .groups import Group, require_group
 from .representations import DualRep, ProductRep, Rep, Scalar, SumRep, ZeroRep
 
 DENSE_MAX = 4096
@@ -46,8 +46,7 @@ DENSE_MAX = 4096
 
 
 def _check(rep: Rep, G: Group) -> None:
-    if not isinstance(G, Group):
-        raise TypeError(f"`G` must be a Group, got {type(G).__name__}")
+    require_group(G)
     if not isinstance(rep, Rep):
         raise TypeError(f"`rep` must be a Rep, got {type(rep).__name__}")
 

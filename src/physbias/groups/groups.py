@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
+MAX_CONDITION = 1e8
+"""Largest condition number of an accepted discrete generator (scale-free invertibility test)."""
+
 
 @dataclass(frozen=True, eq=False)
 class Group:
@@ -34,6 +37,15 @@ class Group:
     """The factors of a direct product (empty otherwise)."""
 
     def __post_init__(self):
+        if not isinstance(self.d, (int, np.integer)) or isinstance(self.d, bool) or self.d < 1:
+            raise TypeError(f"{self.name}: `d` must be a positive integer, got {self.d!r}")
+        for label in ("discrete_generators", "lie_algebra"):
+            value = getattr(self, label)
+            if not isinstance(value, np.ndarray):
+                raise TypeError(
+                    f"{self.name}: `{label}` must be a NumPy array of shape (m, d, d), "
+                    f"got {type(value).__name__}"
+                )
         for label, mats in (
             ("discrete_generators", self.discrete_generators),
             ("lie_algebra", self.lie_algebra),
@@ -45,8 +57,12 @@ class Group:
             if not np.all(np.isfinite(mats)):
                 raise ValueError(f"{self.name}: `{label}` contains NaN or inf")
         for i, h in enumerate(self.discrete_generators):
-            if abs(np.linalg.det(h)) < 1e-12:
-                raise ValueError(f"{self.name}: discrete generator {i} is not invertible")
+            # Scale-free: the condition number, not |det| (1e-3 I is fine, diag(1, 1e-11) is not).
+            if np.linalg.cond(h) > MAX_CONDITION:
+                raise ValueError(
+                    f"{self.name}: discrete generator {i} is not invertible (numerically): condition number "
+                    f"{np.linalg.cond(h):.2e} > {MAX_CONDITION:.0e}"
+                )
 
     def __repr__(self) -> str:
         return self.name
@@ -323,3 +339,19 @@ def finite_elements(G: Group, max_elements: int = 10_000) -> np.ndarray:
                         raise ValueError(f"{G} has more than max_elements={max_elements} elements")
         frontier = nxt
     return np.stack(list(found.values()))
+
+
+def require_group(value, argument: str = "G") -> Group:
+    """``value`` if it is a :class:`Group`; otherwise a ``TypeError`` naming ``argument`` and saying
+    how to make one (a name goes through :func:`get_group`, matrices through the constructors)."""
+    if isinstance(value, Group):
+        return value
+    hint = ""
+    if isinstance(value, str):
+        hint = f"; for a name use physbias.groups.get_group({value!r}) or the constructor, e.g. SO(3)"
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        hint = (
+            "; a list of generators is not a group: build a Group "
+            "(e.g. Group(name, d, generators, lie_algebra))"
+        )
+    raise TypeError(f"`{argument}` must be a physbias.groups.Group, got {type(value).__name__}{hint}")

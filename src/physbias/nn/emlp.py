@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..groups.basis import equivariant_basis, expand
-from ..groups.groups import Group
+from ..groups.groups import Group, require_group
 from ..groups.representations import ProductRep, Rep, Scalar, SumRep, V
 
 
@@ -103,8 +103,7 @@ class EquivariantLinear(eqx.Module):
     _layouts: tuple = eqx.field(static=True)
 
     def __init__(self, rep_in: Rep, rep_out: Rep, G: Group, *, key: PRNGKeyArray, use_bias: bool = True):
-        if not isinstance(G, Group):
-            raise TypeError(f"`G` must be a Group, got {type(G).__name__}")
+        G = require_group(G)
         self.rep_in, self.rep_out, self.G = _check_rep(rep_in, "rep_in"), _check_rep(rep_out, "rep_out"), G
         lin, lout = Layout(rep_in, G), Layout(rep_out, G)
         blocks, shapes, stds, biases, bias_bases = [], [], [], [], []
@@ -309,6 +308,7 @@ class EMLP(eqx.Module):
         max_rank: int = 2,
         hidden: Rep | None = None,
     ):
+        G = require_group(G)
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"`depth` must be a positive integer, got {depth!r}")
         hidden = uniform_rep(width, G, max_rank) if hidden is None else _check_rep(hidden, "hidden")
