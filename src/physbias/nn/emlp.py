@@ -194,9 +194,16 @@ class GatedNonlinearity(eqx.Module):
 
 
 class TensorProductBilinear(eqx.Module):
-    """``x -> L(concat_i x_a^i ⊗ x_b^i)``: products of matching copies of types ``a <= b`` whose
-    tensor ranks sum to at most ``max_rank`` (``max_copies`` copies per pair), mapped to ``rep_out``
-    by an :class:`EquivariantLinear` (no bias). Input ``rep_in``, output ``rep_out``.
+    """``x -> L(concat_i x_a^i ⊗ y_b^i)`` with ``y = M x``: products of copies of types ``a <= b``
+    whose tensor ranks sum to at most ``max_rank`` (``max_copies`` copies per pair), mapped to
+    ``rep_out`` by an :class:`EquivariantLinear` (no bias). Input ``rep_in``, output ``rep_out``.
+
+    ``M`` (an :class:`EquivariantLinear` ``rep_in -> rep_in``, learned) mixes the copies before the
+    product, as EMLP's bilinear layer does: ``x^i ⊗ y^i = sum_k m_ik x^i ⊗ x^k`` contains products
+    of *different* copies, whose antisymmetric parts carry everything a group without reflections
+    allows beyond its orthogonal cousin (SO(3): the cross product ``x^i × x^k`` and, one block
+    later, the pseudo-scalar ``det``). Without ``M`` the products ``x^i ⊗ x^i`` are symmetric and
+    an SO(3) network is silently an O(3) network.
 
     Scalars take part: ``s^i s^i`` (polynomials), ``s^i v^i`` (e.g. a mass times ``r r^T``) and
     ``v^i ⊗ v^i`` (invariants ``|v|^2`` and rank-2 tensors). The output is multiplied by
@@ -204,6 +211,7 @@ class TensorProductBilinear(eqx.Module):
     scale training on Inertia diverged (train MSE 16x the target variance vs 0.006 at 0.1)."""
 
     linear: EquivariantLinear | None
+    mix: EquivariantLinear | None
     _pairs: tuple = eqx.field(static=True)  # (positions a (c, n_a), positions b (c, n_b))
     rep_out: Rep = eqx.field(static=True)
     _size_out: int = eqx.field(static=True)
@@ -233,14 +241,17 @@ class TensorProductBilinear(eqx.Module):
                 atoms.append(c * ProductRep((a, b)))
         self._pairs, self.rep_out, self._size_out = tuple(pairs), rep_out, rep_out.size(G)
         self.scale = float(scale)
+        k_linear, k_mix = jax.random.split(key)
         self.linear = (
-            EquivariantLinear(SumRep(tuple(atoms)), rep_out, G, key=key, use_bias=False) if atoms else None
+            EquivariantLinear(SumRep(tuple(atoms)), rep_out, G, key=k_linear, use_bias=False) if atoms else None
         )
+        self.mix = EquivariantLinear(rep_in, rep_in, G, key=k_mix, use_bias=False) if atoms else None
 
     def __call__(self, x: Array) -> Array:
         if self.linear is None:
             return jnp.zeros(self._size_out, x.dtype)
-        feats = [jnp.einsum("ca,cb->cab", x[pa.array], x[pb.array]).reshape(-1) for pa, pb in self._pairs]
+        y = self.mix(x)
+        feats = [jnp.einsum("ca,cb->cab", x[pa.array], y[pb.array]).reshape(-1) for pa, pb in self._pairs]
         return self.scale * self.linear(jnp.concatenate(feats))
 
 
