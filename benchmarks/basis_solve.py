@@ -1,7 +1,12 @@
 """Equivariant-basis solve times: physbias (first call and cached reload) against the `emlp`
 package in the same run, on the three cases of issue #4.
 
-    python benchmarks/basis_solve.py [--emlp-python /path/to/venv/bin/python] [--repeats 3]
+    python benchmarks/basis_solve.py [--emlp-python /path/to/venv/bin/python] [--repeats 3] [--no-large]
+
+A second table times large solves once each, from a cold cache (issue #10): a direct-product group
+``D(6) x S(3)`` on ``T2 -> T2`` (6561 coordinates, split into the factors' blocks), ``SO(5)`` on
+``T3 -> T3`` (15625 coordinates, one atom: the matrix-free path), and building an EMLP over
+``D(6) x S(3)`` at default width and depth.
 
 `emlp` (mfinzi/equivariant-MLP) is timed when it imports in this environment, or in the
 interpreter given by `--emlp-python` (it needs objax; a separate virtual environment keeps it out
@@ -23,7 +28,7 @@ import time
 
 import numpy as np
 
-from physbias.groups import SO, Lorentz, S, T, equivariant_basis
+from physbias.groups import SO, D, Lorentz, S, T, V, equivariant_basis
 from physbias.groups.basis import _solve_dense
 from physbias.report import environment, print_table
 
@@ -73,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emlp-python", default=None, help="interpreter with emlp installed")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-large", dest="large", action="store_false", help="skip the large solves")
     args = parser.parse_args()
     python = emlp_python(args.emlp_python)
     rows = []
@@ -111,6 +117,53 @@ def main() -> None:
     print_table(rows, title=f"equivariant basis solve (jax {env.get('jax')}, {env.get('device', '')})")
     if not python:
         print("emlp is not installed here; pass --emlp-python to time it in the same run")
+    if args.large:
+        print_table(large_cases(), title="large solves, cold cache (one run each)")
+
+
+def large_cases() -> list[dict]:
+    import warnings
+
+    import jax
+
+    from physbias.groups import constraint_matrix
+    from physbias.nn import EMLP
+
+    rows = []
+    cases = [("D(6)xS(3)", "T2>>T2", T(2) >> T(2), D(6) * S(3)), ("SO(5)", "T3>>T3", T(3) >> T(3), SO(5))]
+    for group, label, rep, G in cases:
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            os.environ["PHYSBIAS_CACHE_DIR"] = tmp
+            t = time.perf_counter()
+            Q = equivariant_basis(rep, G)
+            seconds = time.perf_counter() - t
+        residual = float(np.abs(constraint_matrix(rep, G) @ Q).max()) if rep.size(G) <= 7000 else float("nan")
+        rows.append(
+            {
+                "case": f"{group} {label}",
+                "size": rep.size(G),
+                "dim": Q.shape[1],
+                "seconds": seconds,
+                "max |C Q|": residual,
+                "warnings": len(caught),
+            }
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PHYSBIAS_CACHE_DIR"] = tmp
+        t = time.perf_counter()
+        EMLP(V, V, D(6) * S(3), key=jax.random.key(0))  # default width 384, depth 3, max_rank 2
+        rows.append(
+            {
+                "case": "EMLP(V, V, D(6)xS(3)) build, defaults",
+                "size": 9,
+                "dim": "",
+                "seconds": time.perf_counter() - t,
+                "max |C Q|": "",
+                "warnings": "",
+            }
+        )
+    return rows
 
 
 if __name__ == "__main__":

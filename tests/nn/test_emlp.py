@@ -151,3 +151,12 @@ def test_so3_emlp_learns_the_cross_product_and_is_not_o3_equivariant():
     R = np.diag([1.0, 1.0, -1.0]).astype(np.float32)
     reflected = np.asarray(jax.vmap(result.model)(np.concatenate([X[:, :3] @ R.T, X[:, 3:] @ R.T], 1)))
     assert np.max(np.abs(reflected - pred @ R.T)) > 0.5
+
+
+def test_emlp_over_a_direct_product_builds_at_default_settings_and_is_equivariant():
+    from physbias.groups import D
+
+    G = D(6) * S(3)
+    model = EMLP(V, V + Scalar, G, key=jax.random.key(0))  # default width, depth and max_rank
+    x = np.random.default_rng(0).standard_normal((8, 9))
+    assert equivariance_error(model, V, V + Scalar, G, x, n_elements=4) < 1e-6

@@ -39,7 +39,7 @@ import scipy.sparse.linalg
 
 from .._io import atomic_write_bytes
 from .groups import Group, require_group
-from .representations import DualRep, ProductRep, Rep, Scalar, SumRep, ZeroRep
+from .representations import DualRep, FactorVector, ProductRep, Rep, Scalar, SumRep, ZeroRep, _Vector
 
 DENSE_MAX = 4096
 """Atoms up to this size are solved by a dense SVD; larger ones matrix-free (LOBPCG)."""
@@ -103,6 +103,16 @@ def expand(rep: Rep, G: Group) -> list[tuple[Rep, np.ndarray]]:
             for (_, p), stride in zip(combo, strides, strict=True):
                 pos = np.add.outer(pos, p * stride)  # row-major, like np.kron
             out.append((_product_atom([a for a, _ in combo]), pos.reshape(-1)))
+        return out
+    dual = isinstance(rep, DualRep)
+    if G.factors and isinstance(rep.rep if dual else rep, _Vector):
+        # A direct product acts block-diagonally: V = V[0] + V[1] + ..., so tensor powers split
+        # into products of the factors' small blocks before anything is solved.
+        out, offset = [], 0
+        for k, factor in enumerate(G.factors):
+            leaf = FactorVector(k, offset, factor.d)
+            out.append((DualRep(leaf) if dual else leaf, offset + np.arange(factor.d)))
+            offset += factor.d
         return out
     return [(rep, np.arange(rep.size(G)))]
 

@@ -109,6 +109,33 @@ class _Vector(Rep):
         return "V"
 
 
+class FactorVector(Rep):
+    """The block of ``V`` on which factor ``index`` of a direct-product group acts.
+
+    A direct product ``G = G_1 x G_2 x ...`` acts block-diagonally, so ``V = V[0] + V[1] + ...`` is
+    a direct sum of representations of ``G`` (factor ``k``'s block ``rho(g)[s:s+d, s:s+d]``, the
+    other factors acting trivially on it). Splitting ``V`` this way before tensor products makes
+    every atom of ``T(p, q)`` a product of small blocks (:func:`physbias.groups.basis.expand`).
+    """
+
+    def __init__(self, index: int, start: int, dim: int):
+        self.index, self.start, self.dim = int(index), int(start), int(dim)
+
+    def size(self, G):
+        return self.dim
+
+    def rho(self, G, g):
+        s, e = self.start, self.start + self.dim
+        return np.asarray(g, dtype=float)[s:e, s:e]
+
+    def drho(self, G, A):
+        s, e = self.start, self.start + self.dim
+        return np.asarray(A, dtype=float)[s:e, s:e]
+
+    def __repr__(self):
+        return f"V[{self.index}:{self.start}+{self.dim}]"
+
+
 class _Scalar(Rep):
     def size(self, G):
         return 1
