@@ -143,3 +143,17 @@ def test_project_to_rotation_leaves_rotations_unchanged():
     # float32, with leading batch axes
     r32 = rotations[:12].reshape(2, 6, 3, 3).astype(np.float32)
     np.testing.assert_allclose(project_to_rotation(jnp.asarray(r32)), r32, atol=1e-5)
+
+
+def test_equivariance_error_refuses_empty_or_non_finite_inputs():
+    import numpy as np
+    import pytest
+
+    from physbias.bias import Parity
+    from physbias.metrics import equivariance_error
+
+    with pytest.raises(ValueError, match="`inputs` is empty"):
+        equivariance_error(lambda x: x, Parity(), np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="`inputs` contains 1 NaN"):
+        equivariance_error(lambda x: x, Parity(), np.array([[1.0, np.nan]]))
+    assert equivariance_error(lambda x: -x, Parity(odd=True), np.ones((4, 2))) == 0.0

@@ -32,14 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     size = run.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes: finishes in under a minute")
     size.add_argument("--full", action="store_true", help="the seed's exact sizes (slower)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set epochs=500 (repeatable)",
-    )
+    _add_overrides(run, "KEY=VALUE", "override a config field, e.g. --set epochs=500 (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="never draw progress bars")
     run.add_argument(
         "--overwrite", action="store_true", help="replace the results already in --out (default: refuse)"
@@ -53,13 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("name", help="experiment name (see `physbias list`)")
     sw.add_argument("--seeds", default="0,1,2", help="seeds: 0,1,2 or 0-4")
-    sw.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=V1|V2",
-        help="a config field and its alternative values separated by | (quote it in the shell), repeatable",
+    _add_overrides(
+        sw,
+        "KEY=V1|V2",
+        "a config field and its alternative values separated by | (quote it in the shell), repeatable",
     )
     sw_size = sw.add_mutually_exclusive_group()
     sw_size.add_argument("--quick", action="store_true", help="small sizes for every run")
@@ -131,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.npz")
     return p
+
+
+def _add_overrides(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    """The repeatable ``--set`` option of ``run`` and ``sweep``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar, help=help)
 
 
 def _error(message: str) -> int:

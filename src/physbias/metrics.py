@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .bias import as_symmetry
-from .data import require_same_shape
+from .data import check_array, require_same_shape
 from .dynamics import RK4, rollout
 from .groups.measure import relative_equivariance_error
 
@@ -45,7 +45,7 @@ def equivariance_error(
     ``MatrixSymmetry``, a lattice group or ``"p4"``/``"p4m"``).
     """
     symmetry = as_symmetry(symmetry, "equivariance_error")
-    inputs = jnp.asarray(inputs)
+    inputs = check_array(inputs, "inputs")  # non-empty, finite
     n = inputs.shape[0]
     # Each example goes through the same compiled single-example kernel (lax.map, not vmap):
     # a batched matmul may round a row differently depending on its position in the batch, and

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import platform
 import sys
 from pathlib import Path
@@ -138,8 +139,6 @@ def check_output_folder(out_dir: str | Path, *, overwrite: bool = False) -> Path
     Raises:
         ValueError: naming the path and what is wrong with it.
     """
-    import os
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
@@ -171,8 +170,6 @@ def check_output_file(path: str | Path) -> Path:
 
 def _check_creatable(path: Path) -> None:
     """The nearest existing ancestor of ``path`` must be a writable folder (so mkdir -p works)."""
-    import os
-
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -126,3 +126,15 @@ def test_training_with_augmented_loss_makes_the_model_nearly_odd():
     assert plain.losses[-1] < 1e-2 and augmented.losses[-1] < 1e-2  # both fit the data
     err_plain, err_aug = oddness_error(plain.model, grid), oddness_error(augmented.model, grid)
     assert err_aug < 0.2 and err_aug < err_plain / 5
+
+
+def test_a_symmetry_that_does_not_fit_the_data_is_refused():
+    import jax
+    import jax.numpy as jnp
+    import pytest
+
+    from physbias.bias import AugmentedLoss, Permutation
+
+    loss = AugmentedLoss(lambda m, b, k: jnp.mean(b[1]), Permutation(3))
+    with pytest.raises(ValueError, match="cannot act|shape"):
+        loss(lambda x: x, (jnp.ones((4, 2)), jnp.ones(4)), jax.random.key(0))

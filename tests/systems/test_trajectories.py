@@ -93,3 +93,17 @@ def test_unknown_coordinates_raise(pendulum, trajectories):
             derivative_dataset(pendulum, trajectories["velocity"], bad)
         with pytest.raises(ValueError, match="`coordinates`"):
             energy_function(pendulum, bad)
+
+
+def test_bad_trajectories_are_refused_before_any_work():
+    import numpy as np
+    import pytest
+
+    from physbias.systems import Pendulum, derivative_dataset
+
+    with pytest.raises(ValueError, match=r"\(n, T, 2\)"):
+        derivative_dataset(Pendulum(), np.zeros((3, 5, 4)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        derivative_dataset(Pendulum(), np.full((3, 5, 2), np.nan))
+    with pytest.raises(ValueError, match="empty"):
+        derivative_dataset(Pendulum(), np.zeros((0, 5, 2)))

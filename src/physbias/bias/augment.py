@@ -110,6 +110,7 @@ class AugmentedLoss(AbstractBias):
 
     def __call__(self, model, batch, key: PRNGKeyArray):
         x, y, *rest = batch
+        self.symmetry.check(x[0], y[0])  # shapes only (trace time): a wrong action is refused
         g = self.symmetry.sample_batch(key, x.shape[0])
         x = jax.vmap(self.symmetry.act_input)(g, x)
         y = jax.vmap(self.symmetry.act_output)(g, y)

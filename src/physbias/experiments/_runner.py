@@ -139,13 +139,6 @@ class RunSpec:
         return apply_overrides(experiment.make_config(self.preset), dict(self.overrides))
 
 
-def default_out(name: str) -> Path:
-    """``runs/NAME-YYYYmmdd-HHMMSS``."""
-    import datetime as _dt
-
-    return Path("runs") / f"{name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
 def prepare(
     name: str,
     *,

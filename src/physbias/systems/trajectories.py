@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ..data import Dataset
+from ..data import Dataset, check_array
 from .mechanics import AbstractMechanicalSystem, sample_initial_states, simulate
 
 COORDINATES = ("velocity", "canonical")
@@ -61,6 +61,12 @@ def derivative_dataset(
         raise ValueError(f"`noise` must be >= 0, got {noise}")
     if noise > 0 and key is None:
         raise ValueError("`key` is required when `noise` > 0")
+    check_array(trajectories, "trajectories", min_ndim=3)  # non-empty and finite
+    if trajectories.ndim != 3 or trajectories.shape[-1] != system.state_size:
+        raise ValueError(
+            f"`trajectories` must have shape (n, T, {system.state_size}) for {type(system).__name__}, "
+            f"got {trajectories.shape}"
+        )
     field = system.canonical_field if coordinates == "canonical" else system.field
     with jax.enable_x64(True):
         flat = jnp.asarray(trajectories.reshape(-1, trajectories.shape[-1]))
