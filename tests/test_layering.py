@@ -42,6 +42,7 @@ LAYERS = {
     "metrics": 4,
     "report": 4,
     "experiments": 5,
+    "serialization": 4,
     "sweep": 6,
     "cli": 6,
 }

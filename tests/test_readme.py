@@ -27,7 +27,7 @@ def test_readme_constrained_example_runs_and_keeps_the_chain_together():
 
     from physbias.systems import constraint_violation
 
-    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[1]
+    block = _block("ConstrainedLagrangianNN")
     namespace: dict = {}
     exec(compile(block, str(README), "exec"), namespace)
     trajectory = namespace["trajectory"]
@@ -38,7 +38,7 @@ def test_readme_constrained_example_runs_and_keeps_the_chain_together():
 
 
 def test_readme_symmetry_example_runs_and_the_emlp_is_equivariant(capsys):
-    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[2]
+    block = _block("equivariant_basis")
     namespace: dict = {}
     exec(compile(block, str(README), "exec"), namespace)
     assert namespace["Q"].shape == (27, 1)
@@ -46,7 +46,7 @@ def test_readme_symmetry_example_runs_and_the_emlp_is_equivariant(capsys):
 
 
 def test_readme_experiment_example_runs_and_the_odd_variant_is_odd(capsys):
-    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[3]
+    block = _block("OddConfig")
     namespace: dict = {}
     exec(compile(block, str(README), "exec"), namespace)
     assert capsys.readouterr().out.strip() == "0.0"
@@ -57,3 +57,23 @@ def test_readme_experiment_example_runs_and_the_odd_variant_is_odd(capsys):
 
     with pytest.raises(ValueError, match="epochs"):
         namespace["OddConfig"](epochs=0)
+
+
+def _block(containing: str) -> str:
+    """The README's Python example that mentions ``containing`` (exactly one must)."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if containing in b]
+    assert len(blocks) == 1, f"{len(blocks)} README examples mention {containing!r}"
+    return blocks[0]
+
+
+def test_readme_save_and_load_example_gives_back_the_same_model(tmp_path, monkeypatch):
+    import jax.numpy as jnp
+
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_block("physbias.save"), str(README), "exec"), namespace)
+    import physbias
+
+    x = jnp.arange(6.0)
+    assert (namespace["model"](x) == physbias.load("cross.eqx")(x)).all()
+    assert physbias.load_metadata("cross.eqx") == {"trained_on": "cross product"}

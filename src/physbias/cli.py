@@ -236,9 +236,9 @@ def _fit(args) -> int:
     import shlex
 
     from .data import load_trajectories
-    from .dynamics import save_model
     from .experiments.user_fit import FitConfig, check_fit_settings, fit_trajectories
     from .report import print_table, write_results
+    from .serialization import save
 
     try:
         if args.dt is not None and not args.dt > 0:
@@ -291,8 +291,8 @@ def _fit(args) -> int:
             file=sys.stderr,
         )
         return 1
-    save_model(model, spec, out)
-    print(f"model: {out}/model.eqx + model.json; results: {out}/results.json, rollout.png")
+    save(model, Path(out) / "model.eqx", metadata=spec)
+    print(f"model: {out}/model.eqx; results: {out}/results.json, rollout.png")
     return 0
 
 
@@ -302,10 +302,15 @@ def _rollout(args) -> int:
     from ._io import atomic_write_text
     from .data import TrajectoryDataset, trajectories_to_csv
     from .dynamics.integrators import RK4, rollout
-    from .dynamics.serialization import load_model
+    from .dynamics import AbstractDynamics
+    from .serialization import load, load_metadata
 
     try:
-        model, spec = load_model(args.model)
+        model, spec = load(args.model), load_metadata(args.model)
+        if not isinstance(model, AbstractDynamics) or "dt" not in spec:
+            raise ValueError(
+                f"--model: {args.model} holds a {type(model).__name__}, not a dynamics model saved by `physbias fit`"
+            )
         x0 = np.array([float(v) for v in args.x0.split(",")], dtype=np.float32)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))

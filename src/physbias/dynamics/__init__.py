@@ -22,13 +22,11 @@ from .models import (
     NeuralODE,
     SecondOrderNODE,
 )
-from .serialization import MODELS, build_model, load_model, save_model
+from .specs import MODELS, build_model
 
 __all__ = [
     "MODELS",
     "build_model",
-    "load_model",
-    "save_model",
     "INTEGRATORS",
     "RK4",
     "AbstractDynamics",

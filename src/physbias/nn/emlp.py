@@ -153,6 +153,10 @@ class EquivariantLinear(eqx.Module):
         flat = jnp.concatenate([o.reshape(-1) for o in outs]) if outs else jnp.zeros(0, x.dtype)
         return flat[lout.inverse]
 
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that (with a ``key``) rebuild this layer (see :func:`physbias.save`)."""
+        return {"rep_in": self.rep_in, "rep_out": self.rep_out, "G": self.G, "use_bias": bool(self.biases)}
+
     def weight_matrix(self) -> Float[Array, "size_out size_in"]:
         """The dense ``W`` (for inspection and tests)."""
         return jax.vmap(lambda e: self(e) - self(jnp.zeros_like(e)), out_axes=1)(
@@ -174,10 +178,12 @@ class GatedNonlinearity(eqx.Module):
     """
 
     rep: Rep = eqx.field(static=True)
+    G: Group = eqx.field(static=True)
     _gate_index: Constant = eqx.field(static=True)
     _size: int = eqx.field(static=True)
 
     def __init__(self, rep: Rep, G: Group):
+        G = require_group(G)
         layout = Layout(_check_rep(rep, "rep"), G)
         size = layout.size
         gate_index = np.arange(size)  # scalars gate themselves (swish)
@@ -187,7 +193,11 @@ class GatedNonlinearity(eqx.Module):
                 for copy in pos:
                     gate_index[copy] = g
                     g += 1
-        self.rep, self._size, self._gate_index = rep, size, Constant(gate_index)
+        self.rep, self.G, self._size, self._gate_index = rep, G, size, Constant(gate_index)
+
+    def hyperparameters(self) -> dict:
+        """The arguments that rebuild this layer (see :func:`physbias.save`)."""
+        return {"rep": self.rep, "G": self.G}
 
     def __call__(self, x: Array) -> Array:
         return x[: self._size] * jax.nn.sigmoid(x[self._gate_index.array])
@@ -214,9 +224,13 @@ class TensorProductBilinear(eqx.Module):
     linear: EquivariantLinear | None
     mix: EquivariantLinear | None
     _pairs: tuple = eqx.field(static=True)  # (positions a (c, n_a), positions b (c, n_b))
+    rep_in: Rep = eqx.field(static=True)
     rep_out: Rep = eqx.field(static=True)
+    G: Group = eqx.field(static=True)
     _size_out: int = eqx.field(static=True)
     scale: float = eqx.field(static=True)
+    max_rank: int = eqx.field(static=True)
+    max_copies: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -229,6 +243,7 @@ class TensorProductBilinear(eqx.Module):
         max_copies: int = 32,
         scale: float = 0.1,
     ):
+        G = require_group(G)
         layout = Layout(_check_rep(rep_in, "rep_in"), G)
         # Copies are taken in order, so a gated rep's own scalars come before its gates.
         types = layout.types
@@ -241,7 +256,8 @@ class TensorProductBilinear(eqx.Module):
                 pairs.append((Constant(pa[:c]), Constant(pb[:c])))
                 atoms.append(c * ProductRep((a, b)))
         self._pairs, self.rep_out, self._size_out = tuple(pairs), rep_out, rep_out.size(G)
-        self.scale = float(scale)
+        self.rep_in, self.G, self.scale = rep_in, G, float(scale)
+        self.max_rank, self.max_copies = int(max_rank), int(max_copies)
         k_linear, k_mix = jax.random.split(key)
         self.linear = (
             EquivariantLinear(SumRep(tuple(atoms)), rep_out, G, key=k_linear, use_bias=False)
@@ -249,6 +265,17 @@ class TensorProductBilinear(eqx.Module):
             else None
         )
         self.mix = EquivariantLinear(rep_in, rep_in, G, key=k_mix, use_bias=False) if atoms else None
+
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that (with a ``key``) rebuild this layer (see :func:`physbias.save`)."""
+        return {
+            "rep_in": self.rep_in,
+            "rep_out": self.rep_out,
+            "G": self.G,
+            "max_rank": self.max_rank,
+            "max_copies": self.max_copies,
+            "scale": self.scale,
+        }
 
     def __call__(self, x: Array) -> Array:
         if self.linear is None:
@@ -276,13 +303,24 @@ class EMLPBlock(eqx.Module):
     linear: EquivariantLinear
     bilinear: TensorProductBilinear
     nonlinearity: GatedNonlinearity
+    max_rank: int = eqx.field(static=True)
 
     def __init__(self, rep_in: Rep, rep_out: Rep, G: Group, *, key: PRNGKeyArray, max_rank: int = 2):
+        self.max_rank = int(max_rank)
         k1, k2 = jax.random.split(key)
         g_out = gated(rep_out, G)
         self.linear = EquivariantLinear(rep_in, g_out, G, key=k1)
         self.bilinear = TensorProductBilinear(g_out, g_out, G, key=k2, max_rank=max_rank)
         self.nonlinearity = GatedNonlinearity(rep_out, G)
+
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that (with a ``key``) rebuild this block (see :func:`physbias.save`)."""
+        return {
+            "rep_in": self.linear.rep_in,
+            "rep_out": self.nonlinearity.rep,
+            "G": self.linear.G,
+            "max_rank": self.max_rank,
+        }
 
     def __call__(self, x: Array) -> Array:
         h = self.linear(x)
@@ -309,6 +347,8 @@ class EMLP(eqx.Module):
     rep_in: Rep = eqx.field(static=True)
     rep_out: Rep = eqx.field(static=True)
     G: Group = eqx.field(static=True)
+    hidden: Rep = eqx.field(static=True)
+    max_rank: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -334,6 +374,18 @@ class EMLP(eqx.Module):
         ]
         self.head = EquivariantLinear(hidden, rep_out, G, key=keys[-1])
         self.rep_in, self.rep_out, self.G = rep_in, rep_out, G
+        self.hidden, self.max_rank = hidden, int(max_rank)
+
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that (with a ``key``) rebuild this network (see :func:`physbias.save`)."""
+        return {
+            "rep_in": self.rep_in,
+            "rep_out": self.rep_out,
+            "G": self.G,
+            "depth": len(self.blocks),
+            "max_rank": self.max_rank,
+            "hidden": self.hidden,
+        }
 
     def __call__(self, x: Float[Array, " size_in"]) -> Float[Array, " size_out"]:
         _check_input(x, self.rep_in.size(self.G), self.rep_in, self.G)

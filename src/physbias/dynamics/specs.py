@@ -1,21 +1,17 @@
-"""Saving and loading dynamics models without pickle.
+"""Dynamics models by name: the ``spec`` dicts of the command line (``physbias fit --model hnn``).
 
-A model folder holds ``model.json`` (the hyperparameters needed to rebuild the model's structure
-from code, plus the time step and coordinates it was trained for) and ``model.eqx`` (the arrays,
-via ``equinox.tree_serialise_leaves``).
+A spec (``{"model": "hnn", "state_size": 4, "width": 128, "depth": 2, ...}``) is what ``physbias
+fit`` builds a model from and what it stores, with the time step and coordinates, as the metadata
+of the saved model (:func:`physbias.save`).
 """
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 
-from .._io import atomic_write_bytes, atomic_write_text
 from ..systems import DistanceConstraints
 from .constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from .models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
@@ -84,44 +80,3 @@ def build_model(spec: dict[str, Any], key=None):
             )
         return model
     return MODELS[name](int(spec["state_size"]), key=key, **kwargs)
-
-
-def save_model(model, spec: dict[str, Any], folder) -> Path:
-    """Write ``model.json`` and ``model.eqx`` into ``folder`` (atomically, each).
-
-    Raises:
-        ValueError: if ``spec`` does not describe ``model`` (the model it builds has another
-            class, structure, static settings or array shapes), before anything is written.
-    """
-    skeleton = build_model(spec)
-    same = type(skeleton) is type(model) and jax.tree_util.tree_structure(
-        skeleton
-    ) == jax.tree_util.tree_structure(model)
-    same = same and all(
-        getattr(a, "shape", None) == getattr(b, "shape", None)
-        for a, b in zip(jax.tree_util.tree_leaves(skeleton), jax.tree_util.tree_leaves(model), strict=True)
-    )
-    if not same:
-        raise ValueError(
-            f"save_model: the spec {spec} does not describe this {type(model).__name__} (another class, "
-            "structure, static setting such as regularization/eps, or array shapes)"
-        )
-    folder = Path(folder)
-    buf = io.BytesIO()
-    eqx.tree_serialise_leaves(buf, model)
-    atomic_write_bytes(folder / "model.eqx", buf.getvalue())
-    atomic_write_text(folder / "model.json", json.dumps(spec, indent=1))
-    return folder
-
-
-def load_model(folder):
-    """``(model, spec)`` from a folder written by :func:`save_model`."""
-    folder = Path(folder)
-    for name in ("model.json", "model.eqx"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder} is not a saved model: {name} is missing")
-    spec = json.loads((folder / "model.json").read_text())
-    skeleton = build_model(spec)
-    with open(folder / "model.eqx", "rb") as f:
-        model = eqx.tree_deserialise_leaves(f, skeleton)
-    return model, spec
