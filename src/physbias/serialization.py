@@ -71,9 +71,12 @@ def _qualified(obj, where: str) -> str:
             f"{where}: {obj!r} cannot be saved: only importable classes and named functions can "
             "(a lambda or a local function cannot; define it at the top level of a module)"
         )
-    candidates = [f"{module}:{name}"]
-    if isinstance(obj, types.FunctionType) or not isinstance(obj, type):
-        candidates = [f"{ns}:{name}" for ns in _PUBLIC] + candidates
+    # The public package that re-exports it (physbias.nn:EMLP, equinox.nn:MLP), the public
+    # namespaces of activations (jax.nn:silu), then where it is defined.
+    parts = module.split(".")
+    public = next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))
+    parents = [".".join(parts[:i]) for i in range(min(public, len(parts) - 1), 0, -1)]
+    candidates = [f"{ns}:{name}" for ns in parents + list(_PUBLIC)] + [f"{module}:{name}"]
     for candidate in candidates:
         try:
             if _import(candidate, allow=None) is obj:
