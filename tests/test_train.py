@@ -170,3 +170,17 @@ def test_a_noisy_but_healthy_run_is_not_called_diverged():
         model, supervised_loss(), data, key=jax.random.key(2), epochs=30, batch_size=8, learning_rate=3e-2
     )
     assert not result.diverged
+
+
+def test_a_loss_that_goes_negative_is_not_called_a_blow_up():
+    # A negative log evidence starts positive and ends far below zero; later steps near the
+    # optimum (e.g. -50 after a best of -51) are not "1e4 times the best" (before the fix:
+    # loss > 1e4 * best held for every negative best, and the run stopped at once).
+    data = (jnp.zeros((4, 1)), jnp.zeros(4))
+    model = jnp.array([3.0])
+
+    def loss(m, batch, key):
+        return (m[0] ** 2 - 9.0) * 10.0 + 0.0 * jnp.sum(batch[0])  # from 0 down to -90
+
+    result = fit(model, loss, data, key=jax.random.key(0), epochs=300, learning_rate=0.05)
+    assert not result.diverged and result.final_loss < -50

@@ -163,8 +163,14 @@ def fit(
         new_params = eqx.apply_updates(params, updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         first = jnp.where(jnp.isnan(first), loss, first)
-        # A finite blow-up: orders of magnitude above the best loss and well above the start.
-        blowup = finite & (loss > BLOWUP_OVER_BEST * best) & (loss > BLOWUP_OVER_FIRST * first)
+        # A finite blow-up: orders of magnitude above the best loss and well above the start, in
+        # absolute value (a negative log evidence may start below zero and climb through it).
+        blowup = (
+            finite
+            & (loss > 0)
+            & (loss > BLOWUP_OVER_BEST * jnp.abs(best))
+            & (loss > BLOWUP_OVER_FIRST * jnp.abs(first))
+        )
         good = ok & finite & ~blowup
         improved = good & (loss < best)
         best_params = jax.tree_util.tree_map(lambda p, b: jnp.where(improved, p, b), params, best_params)
