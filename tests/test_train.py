@@ -173,14 +173,14 @@ def test_a_noisy_but_healthy_run_is_not_called_diverged():
 
 
 def test_a_loss_that_goes_negative_is_not_called_a_blow_up():
-    # A negative log evidence starts positive and ends far below zero; later steps near the
-    # optimum (e.g. -50 after a best of -51) are not "1e4 times the best" (before the fix:
-    # loss > 1e4 * best held for every negative best, and the run stopped at once).
+    # A negative log evidence may start below zero and fall further; a step that improves on
+    # it is not "1e4 times the best" (before the fix, loss > 1e4 * best and loss > 100 * first
+    # held for negative best and first, and the run stopped at its second step).
     data = (jnp.zeros((4, 1)), jnp.zeros(4))
     model = jnp.array([3.0])
 
     def loss(m, batch, key):
-        return (m[0] ** 2 - 9.0) * 10.0 + 0.0 * jnp.sum(batch[0])  # from 0 down to -90
+        return (m[0] ** 2 - 10.0) * 10.0 + 0.0 * jnp.sum(batch[0])  # from -10 down to -100
 
     result = fit(model, loss, data, key=jax.random.key(0), epochs=300, learning_rate=0.05)
-    assert not result.diverged and result.final_loss < -50
+    assert not result.diverged and result.final_loss < -60
