@@ -23,6 +23,16 @@ def rmse(pred: Array, target: Array) -> float:
     return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
 
 
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation of two equal-length 1-D sequences (ties get average ranks)."""
+    import scipy.stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(f"rank_correlation needs two 1-D sequences of equal length >= 2, got {a.shape} and {b.shape}")
+    return float(scipy.stats.spearmanr(a, b).statistic)
+
+
 def relative_rmse(pred: Array, target: Array) -> float:
     """``rmse(pred, target) / rms(target)``: scale-free, comparable across data ranges."""
     t = np.reshape(np.asarray(target), (len(target), -1))

@@ -84,6 +84,21 @@ def adam_cosine(learning_rate: float, steps: int) -> optax.GradientTransformatio
     return optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, int(steps))))
 
 
+def only(optimizer: optax.GradientTransformation, model, where: Callable[[Any], Any]) -> optax.GradientTransformation:
+    """``optimizer`` on the arrays ``where(model)`` selects (an array or a tuple of them); every
+    other array of ``model`` stays where it is (its update is zero).
+
+    Example: learn only a Bayesian linear model's noise and prior precision, keeping its basis
+    fixed: ``only(optax.adam(0.05), blr, lambda m: (m.log_noise_std, m.log_prior_precision))``.
+    """
+    params = eqx.filter(model, eqx.is_inexact_array)
+    labels = jax.tree_util.tree_map(lambda _: "frozen", params)
+    selected = where(params)
+    count = len(selected) if isinstance(selected, tuple) else 1
+    labels = eqx.tree_at(where, labels, ("trained",) * count if isinstance(selected, tuple) else "trained")
+    return optax.multi_transform({"trained": optimizer, "frozen": optax.set_to_zero()}, labels)
+
+
 def _chunk_length(epochs: int, chunks: int) -> int:
     """Epochs per compiled chunk: about ``epochs / chunks``, preferring a divisor of ``epochs`` (up
     to twice that length) so that every chunk has the same length and compiles once, not twice."""

@@ -31,6 +31,7 @@ def experiments() -> dict[str, Experiment]:
         chain_pendulum,
         emlp_synthetic,
         energy,
+        evidence_symmetry,
         friction,
         gcnn_digits,
         integrators,
@@ -51,6 +52,7 @@ def experiments() -> dict[str, Experiment]:
         emlp_synthetic,
         rpp,
         gcnn_digits,
+        evidence_symmetry,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
