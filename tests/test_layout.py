@@ -26,6 +26,7 @@ COVERED_BY = {
     "bias/penalty.py": "bias/test_base.py",
     "bias/residual.py": "bias/test_base.py",
     "bias/symmetrize.py": "bias/test_base.py",
+    "evidence/features.py": "evidence/test_linear.py",  # bases are tested through their evidence
     "experiments/_config.py": "experiments/test_runner.py",
     "experiments/_registry.py": "experiments/test_registry.py",
     # every registered experiment: a small run with the property its table shows

@@ -109,3 +109,17 @@ def test_emlp_synthetic_emlp_beats_the_mlp_and_stays_equivariant():
     rows = {r["model"]: r for r in exp.run(config, seed=0, progress=False).table}
     assert rows["EMLP"]["test_mse"] < 0.5 * rows["MLP"]["test_mse"]
     assert rows["EMLP"]["equivariance_error"] < 1e-6 < 1e-3 < rows["MLP"]["equivariance_error"]
+
+
+def test_evidence_symmetry_evidence_picks_the_symmetry_training_error_does_not():
+    exp = get_experiment("evidence-symmetry")
+    config = dataclasses.replace(
+        exp.make_config("quick"), omega2_grid=(0.1, 1.0, 3.0, 100.0), hyper_steps=100, snapshots=2
+    )
+    result = exp.run(config, seed=0, progress=False)
+    learned = {r["task"]: r["lambda"] for r in result.table if r["basis"] == "learned lambda"}
+    assert 0.9 <= learned["even"] <= 1.1 and abs(learned["non-even"] - 1) >= 0.8
+    even = [r for r in result.table if r["task"] == "even" and r["basis"] != "learned lambda"]
+    assert even[0]["rank_corr_evidence_test"] >= 0.8 > even[0]["rank_corr_train_test"]
+    picked = {p: r for r in even for p in r["picked_by"].split(",") if p}
+    assert picked["evidence"]["basis"] == "symmetric" and picked["train"]["basis"] == "plain"

@@ -99,7 +99,7 @@ class RBFFeatures(eqx.Module):
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, " M"]:
         _check_point(x, self.centres.shape[1], "RBFFeatures")
         c = jax.lax.stop_gradient(self.centres)
-        return jnp.exp(-0.5 * jnp.exp(self.log_omega2) * jnp.sum((x - c) ** 2, axis=-1))
+        return jnp.exp(-0.5 * jnp.exp(self.log_omega2) * jnp.sum((x[None, :] - c) ** 2, axis=-1))
 
 
 def _finite_symmetry(symmetry, owner: str) -> AbstractSymmetry:
