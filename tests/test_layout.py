@@ -32,6 +32,7 @@ COVERED_BY = {
     # every registered experiment: a small run with the property its table shows
     "experiments/chain_pendulum.py": "experiments/test_registry.py",
     "experiments/emlp_synthetic.py": "experiments/test_registry.py",
+    "experiments/evidence_symmetry.py": "experiments/test_registry.py",
     "experiments/energy.py": "experiments/test_registry.py",
     "experiments/friction.py": "experiments/test_registry.py",
     "experiments/integrators.py": "experiments/test_registry.py",

@@ -125,9 +125,11 @@ class BayesianLinearRegression(eqx.Module):
     Example:
         >>> import jax
         >>> from physbias.evidence import BayesianLinearRegression, RandomFourierFeatures
-        >>> blr = BayesianLinearRegression(RandomFourierFeatures(1, 50, key=jax.random.key(0)))
+        >>> rff = RandomFourierFeatures(1, 50, key=jax.random.key(0))
         >>> x = jax.numpy.linspace(-2, 2, 20)[:, None]
-        >>> float(blr.log_evidence(x, jax.numpy.sin(x[:, 0]))) < 0
+        >>> y = jax.numpy.sin(x[:, 0])  # noise-free: a small noise_std explains it better
+        >>> quiet, noisy = BayesianLinearRegression(rff, noise_std=0.1), BayesianLinearRegression(rff, noise_std=1.0)
+        >>> bool(quiet.log_evidence(x, y) > noisy.log_evidence(x, y))
         True
     """
 
