@@ -43,6 +43,7 @@ LAYERS = {
     "report": 4,
     "experiments": 5,
     "serialization": 4,
+    "marglik": 4,
     "sweep": 6,
     "cli": 6,
 }

@@ -27,6 +27,8 @@ COVERED_BY = {
     "bias/residual.py": "bias/test_base.py",
     "bias/symmetrize.py": "bias/test_base.py",
     "evidence/features.py": "evidence/test_linear.py",  # bases are tested through their evidence
+    "evidence/curvature.py": "evidence/test_laplace.py",  # curvatures against the evidence references
+    "marglik.py": "evidence/test_laplace.py",
     "experiments/_config.py": "experiments/test_runner.py",
     "experiments/_registry.py": "experiments/test_registry.py",
     # every registered experiment: a small run with the property its table shows

@@ -6,17 +6,58 @@ evidence ``p(D | hyperparameters)`` can, because it pays for prior volume (seed 
 - Basis-function models, exact evidence (M18): :class:`RandomFourierFeatures`,
   :class:`RBFFeatures`, :class:`SymmetrizedFeatures`, :class:`InterpolatedFeatures`,
   :func:`linear_log_evidence`, :class:`BayesianLinearRegression`, :func:`evidence_loss`.
+- Networks, Laplace evidence (M19): :func:`laplace` (full, diagonal or KFAC generalised
+  Gauss-Newton), :class:`Laplace`, :func:`laplace_log_evidence`, :func:`optimize_hyperparameters`,
+  :func:`map_loss`; marginal-likelihood training is :func:`physbias.marglik.marglik_fit`.
 """
 
+from .curvature import (
+    KroneckerFactors,
+    dense_logdet,
+    diagonal_logdet,
+    ggn_diagonal,
+    ggn_full,
+    ggn_kfac,
+    kfac_logdet,
+    parameter_groups,
+)
 from .features import InterpolatedFeatures, RandomFourierFeatures, RBFFeatures, SymmetrizedFeatures
+from .laplace import (
+    Hyperparameters,
+    Laplace,
+    categorical_output_hessian,
+    gaussian_output_hessian,
+    laplace,
+    laplace_log_evidence,
+    map_loss,
+    optimize_hyperparameters,
+    predictive,
+)
 from .linear import BayesianLinearRegression, evidence_loss, linear_log_evidence
 
 __all__ = [
     "BayesianLinearRegression",
+    "Hyperparameters",
     "InterpolatedFeatures",
+    "KroneckerFactors",
+    "Laplace",
     "RBFFeatures",
     "RandomFourierFeatures",
     "SymmetrizedFeatures",
+    "categorical_output_hessian",
+    "dense_logdet",
+    "diagonal_logdet",
     "evidence_loss",
+    "gaussian_output_hessian",
+    "ggn_diagonal",
+    "ggn_full",
+    "ggn_kfac",
+    "kfac_logdet",
+    "laplace",
+    "laplace_log_evidence",
     "linear_log_evidence",
+    "map_loss",
+    "optimize_hyperparameters",
+    "parameter_groups",
+    "predictive",
 ]

@@ -1,0 +1,217 @@
+"""Generalised Gauss-Newton (GGN) curvature of a network's negative log-likelihood: full, diagonal
+and Kronecker-factored (KFAC), each with a differentiable log-determinant of ``c G + diag(delta)``.
+
+For outputs ``f_n = f(x_n; theta)`` (``K`` numbers each) and a likelihood whose Hessian in ``f`` is
+``Lambda_n`` (``I`` for a Gaussian, whose ``1/sigma^2`` is the scale ``c``; ``diag(p) - p p^T`` for
+a categorical), the GGN is ``G = sum_n J_n^T Lambda_n J_n`` with ``J_n = d f_n / d theta``
+(Martens 2020; Immer et al. 2021).
+
+- :func:`ggn_full`: the ``(P, P)`` matrix, from per-example Jacobians (reverse mode, chunked over
+  examples): for small networks.
+- :func:`ggn_diagonal`: its diagonal, from the same Jacobians, one chunk at a time.
+- :func:`ggn_kfac`: per ``equinox.nn.Linear`` layer ``G_l ~ B_l (x) A_l`` (KFAC-expand, Martens &
+  Grosse 2015; Eschenhagen et al. 2023) with ``A_l = mean_n a a^T`` over the layer's inputs (a 1
+  appended for the bias) and ``B_l = sum_n g_n^T Lambda_n g_n`` over the output Jacobians with
+  respect to the layer's pre-activations. Both factors come from one forward pass with a zero
+  perturbation added to every layer's output (``g`` is the Jacobian in that perturbation), so
+  no Jacobian in the parameters is ever formed. ``log det(c B (x) A + delta I) = sum_ij log(c
+  lambda^B_i lambda^A_j + delta)`` from the factors' eigenvalues.
+
+Parameters are grouped for per-layer prior precisions by :func:`parameter_groups`: each
+``equinox.nn.Linear`` (weight and bias) is one group, any other array its own group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float
+
+OutputHessian = Callable[[Array], Array]
+"""``f (K,) -> Lambda (K, K)``: the Hessian of the negative log-likelihood in the outputs."""
+
+
+def _is_linear(node) -> bool:
+    return isinstance(node, eqx.nn.Linear)
+
+
+def parameter_groups(model) -> list[tuple[str, int]]:
+    """``[(path, number of parameters)]`` in ``ravel_pytree`` order: one entry per
+    ``equinox.nn.Linear`` (weight and bias together) and one per other floating-point array."""
+    groups: list[tuple[str, int]] = []
+    params = eqx.filter(model, eqx.is_inexact_array)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        groups.append((jax.tree_util.keystr(path), int(np.size(leaf))))
+    # Merge a Linear's weight and bias (consecutive in flattening order).
+    merged: list[tuple[str, int]] = []
+    for path, size in groups:
+        owner = path.rsplit(".", 1)[0] if path.endswith((".weight", ".bias")) else path
+        if merged and merged[-1][0] == owner and path.endswith(".bias"):
+            merged[-1] = (owner, merged[-1][1] + size)
+        else:
+            merged.append((owner, size))
+    return merged
+
+
+def _outputs(model, x) -> Array:
+    return jnp.reshape(model(x), (-1,))
+
+
+def _per_example_jacobian(model):
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+
+    def jac(x):
+        return jax.jacrev(lambda p: _outputs(eqx.combine(unravel(p), static), x))(flat)
+
+    return flat, jac
+
+
+def _sum_over_chunks(term, x, chunk: int, init):
+    """``sum_n term(x_n)`` (a pytree of arrays) over chunks of ``chunk`` examples (the remainder in
+    one last call): memory is one chunk's worth of per-example terms."""
+    n = x.shape[0]
+    size = max(1, min(chunk, n))
+    whole = (n // size) * size
+    tree_sum = lambda terms: jax.tree_util.tree_map(lambda t: jnp.sum(t, axis=0), terms)  # noqa: E731
+    add = lambda a, b: jax.tree_util.tree_map(jnp.add, a, b)  # noqa: E731
+    total = jax.lax.scan(
+        lambda acc, xs: (add(acc, tree_sum(jax.vmap(term)(xs))), None),
+        init,
+        x[:whole].reshape(n // size, size, *x.shape[1:]),
+    )[0]
+    if whole < n:
+        total = add(total, tree_sum(jax.vmap(term)(x[whole:])))
+    return total
+
+
+def ggn_full(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32) -> Float[Array, "P P"]:
+    """``G = sum_n J_n^T Lambda_n J_n`` as a dense ``(P, P)`` matrix (``ravel_pytree`` order)."""
+    flat, jac = _per_example_jacobian(model)
+
+    def term(xn):
+        j = jac(xn)  # (K, P)
+        lam = output_hessian(_outputs(model, xn))
+        return j.T @ lam @ j
+
+    return _sum_over_chunks(term, x, chunk, jnp.zeros((flat.size, flat.size), flat.dtype))
+
+
+def ggn_diagonal(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32) -> Float[Array, " P"]:
+    """The diagonal of :func:`ggn_full` without forming the ``(P, P)`` matrix."""
+    flat, jac = _per_example_jacobian(model)
+
+    def term(xn):
+        j = jac(xn)
+        lam = output_hessian(_outputs(model, xn))
+        return jnp.sum(j * (lam @ j), axis=0)
+
+    return _sum_over_chunks(term, x, chunk, jnp.zeros(flat.size, flat.dtype))
+
+
+class _Tap(eqx.Module):
+    """A Linear whose output gets ``perturbation`` added and whose input is recorded."""
+
+    linear: eqx.nn.Linear
+    perturbation: Array
+    record: list = eqx.field(static=True)
+
+    def __call__(self, a, *, key=None):
+        self.record.append(jnp.reshape(a, (-1,)))
+        return self.linear(a) + self.perturbation
+
+
+def _check_kfac_supported(model) -> list[eqx.nn.Linear]:
+    leaves = jax.tree_util.tree_flatten_with_path(model, is_leaf=_is_linear)[0]
+    linears = [leaf for _, leaf in leaves if _is_linear(leaf)]
+    for path, leaf in leaves:
+        if eqx.is_inexact_array(leaf):
+            raise ValueError(
+                f"curvature='kfac' supports parameters in equinox.nn.Linear layers only; "
+                f"`model{jax.tree_util.keystr(path)}` (shape {leaf.shape}) is not in one: "
+                "use curvature='full' or 'diagonal'"
+            )
+    if not linears:
+        raise ValueError("curvature='kfac' found no equinox.nn.Linear layer in the model")
+    return linears
+
+
+class KroneckerFactors(eqx.Module):
+    """Per Linear layer, the eigenvalues of ``B_l`` (outputs) and ``A_l`` (inputs, bias included)."""
+
+    eig_b: list[Array]
+    eig_a: list[Array]
+
+
+def ggn_kfac(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 256) -> KroneckerFactors:
+    """KFAC factors of the GGN for every ``equinox.nn.Linear`` of ``model`` (see the module docstring).
+
+    Raises:
+        ValueError: if ``model`` has a parameter outside an ``equinox.nn.Linear`` (named), or no
+            Linear layer at all.
+    """
+    linears = _check_kfac_supported(model)
+    out_shapes = [eqx.filter_eval_shape(lin, jnp.zeros(_in_shape(lin), lin.weight.dtype)).shape for lin in linears]
+
+    def per_example(xn):
+        def forward(perturbations):
+            record: list = []
+            taps = iter(_Tap(lin, p, record) for lin, p in zip(linears, perturbations, strict=True))
+            tapped = jax.tree_util.tree_map(lambda n: next(taps) if _is_linear(n) else n, model, is_leaf=_is_linear)
+            return _outputs(tapped, xn), record
+
+        zeros = [jnp.zeros(s, linears[0].weight.dtype) for s in out_shapes]
+        grads, inputs = jax.jacrev(forward, has_aux=True)(zeros)
+        lam = output_hessian(_outputs(model, xn))
+        b_terms = []
+        for g in grads:
+            g = jnp.reshape(g, (g.shape[0], -1))  # (K, out)
+            b_terms.append(g.T @ lam @ g)
+        a_terms = []
+        for lin, a in zip(linears, inputs, strict=True):
+            if lin.bias is not None:
+                a = jnp.concatenate([a, jnp.ones(1, a.dtype)])
+            a_terms.append(jnp.outer(a, a))
+        return b_terms, a_terms
+
+    init = jax.eval_shape(per_example, x[0])
+    init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), init)
+    n = x.shape[0]
+
+    def term(xn):
+        return per_example(xn)
+
+    b_sum, a_sum = _sum_over_chunks(term, x, chunk, init)
+    # KFAC-expand: one factor carries N (B a sum, A a mean).
+    eig_b = [jnp.clip(jnp.linalg.eigvalsh(b), 0.0) for b in b_sum]
+    eig_a = [jnp.clip(jnp.linalg.eigvalsh(a / n), 0.0) for a in a_sum]
+    return KroneckerFactors(eig_b, eig_a)
+
+
+def _in_shape(linear: eqx.nn.Linear) -> tuple[int, ...]:
+    return () if linear.in_features == "scalar" else (linear.in_features,)
+
+
+def kfac_logdet(factors: KroneckerFactors, scale, prior_precision: Array) -> Array:
+    """``sum_l sum_ij log(scale lambda^B_li lambda^A_lj + delta_l)``; ``prior_precision`` is a scalar
+    or one value per layer."""
+    delta = jnp.broadcast_to(prior_precision, (len(factors.eig_b),)) if jnp.ndim(prior_precision) == 0 else prior_precision
+    total = jnp.zeros((), delta.dtype)
+    for l, (eb, ea) in enumerate(zip(factors.eig_b, factors.eig_a, strict=True)):
+        total = total + jnp.sum(jnp.log(scale * eb[:, None] * ea[None, :] + delta[l]))
+    return total
+
+
+def dense_logdet(ggn: Array, scale, prior_diagonal: Array) -> Array:
+    """``log det(scale G + diag(prior))`` by Cholesky (``G`` symmetric PSD, ``prior > 0``)."""
+    chol = jnp.linalg.cholesky(scale * ggn + jnp.diag(prior_diagonal))
+    return 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+
+
+def diagonal_logdet(diagonal: Array, scale, prior_diagonal: Array) -> Array:
+    """``sum_p log(scale g_p + prior_p)``."""
+    return jnp.sum(jnp.log(scale * diagonal + prior_diagonal))
