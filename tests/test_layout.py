@@ -35,6 +35,7 @@ COVERED_BY = {
     "experiments/chain_pendulum.py": "experiments/test_registry.py",
     "experiments/emlp_synthetic.py": "experiments/test_registry.py",
     "experiments/evidence_symmetry.py": "experiments/test_registry.py",
+    "experiments/laplace_regression.py": "experiments/test_registry.py",
     "experiments/energy.py": "experiments/test_registry.py",
     "experiments/friction.py": "experiments/test_registry.py",
     "experiments/integrators.py": "experiments/test_registry.py",

@@ -123,3 +123,14 @@ def test_evidence_symmetry_evidence_picks_the_symmetry_training_error_does_not()
     assert even[0]["rank_corr_evidence_test"] >= 0.8 > even[0]["rank_corr_train_test"]
     picked = {p: r for r in even for p in r["picked_by"].split(",") if p}
     assert picked["evidence"]["basis"] == "symmetric" and picked["train"]["basis"] == "plain"
+
+
+def test_laplace_regression_learns_noise_and_prior_precision_by_the_evidence():
+    exp = get_experiment("laplace-regression")
+    config = dataclasses.replace(exp.make_config("quick"), curvatures=("full", "kfac"), marglik_epochs=200)
+    rows = {r["method"]: r for r in exp.run(config, seed=0, progress=False).table}
+    full = rows["post-hoc full"]
+    assert 0.25 <= full["noise_std"] <= 0.33 and 0.1 / 3 <= full["prior_precision"] <= 0.3
+    # KFAC is an approximation of the same evidence: close, and lower than the full GGN's here.
+    assert abs(rows["post-hoc kfac"]["noise_std"] - full["noise_std"]) < 0.05
+    assert rows["marglik training (kfac)"]["test_rmse"] < 0.4

@@ -35,6 +35,7 @@ def experiments() -> dict[str, Experiment]:
         friction,
         gcnn_digits,
         integrators,
+        laplace_regression,
         rotation,
         rpp,
         spring,
@@ -53,6 +54,7 @@ def experiments() -> dict[str, Experiment]:
         rpp,
         gcnn_digits,
         evidence_symmetry,
+        laplace_regression,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
