@@ -131,6 +131,6 @@ def test_laplace_regression_learns_noise_and_prior_precision_by_the_evidence():
     rows = {r["method"]: r for r in exp.run(config, seed=0, progress=False).table}
     full = rows["post-hoc full"]
     assert 0.25 <= full["noise_std"] <= 0.33 and 0.1 / 3 <= full["prior_precision"] <= 0.3
-    # KFAC is an approximation of the same evidence: close, and lower than the full GGN's here.
+    # KFAC approximates the same evidence: its noise estimate is close to the full GGN's.
     assert abs(rows["post-hoc kfac"]["noise_std"] - full["noise_std"]) < 0.05
     assert rows["marglik training (kfac)"]["test_rmse"] < 0.4

@@ -71,21 +71,18 @@ def _per_example_jacobian(model):
     return flat, jac
 
 
-def _sum_over_chunks(term, x, chunk: int, init):
-    """``sum_n term(x_n)`` (a pytree of arrays) over chunks of ``chunk`` examples (the remainder in
-    one last call): memory is one chunk's worth of per-example terms."""
+def _accumulate(chunk_sum, x, chunk: int, init):
+    """``sum`` of ``chunk_sum(x_chunk)`` (a pytree of arrays) over chunks of ``chunk`` examples
+    (the remainder in one last call): memory is one chunk's worth of per-example Jacobians."""
     n = x.shape[0]
     size = max(1, min(chunk, n))
     whole = (n // size) * size
-    tree_sum = lambda terms: jax.tree_util.tree_map(lambda t: jnp.sum(t, axis=0), terms)  # noqa: E731
     add = lambda a, b: jax.tree_util.tree_map(jnp.add, a, b)  # noqa: E731
     total = jax.lax.scan(
-        lambda acc, xs: (add(acc, tree_sum(jax.vmap(term)(xs))), None),
-        init,
-        x[:whole].reshape(n // size, size, *x.shape[1:]),
+        lambda acc, xs: (add(acc, chunk_sum(xs)), None), init, x[:whole].reshape(n // size, size, *x.shape[1:])
     )[0]
     if whole < n:
-        total = add(total, tree_sum(jax.vmap(term)(x[whole:])))
+        total = add(total, chunk_sum(x[whole:]))
     return total
 
 
@@ -93,24 +90,24 @@ def ggn_full(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, 
     """``G = sum_n J_n^T Lambda_n J_n`` as a dense ``(P, P)`` matrix (``ravel_pytree`` order)."""
     flat, jac = _per_example_jacobian(model)
 
-    def term(xn):
-        j = jac(xn)  # (K, P)
-        lam = output_hessian(_outputs(model, xn))
-        return j.T @ lam @ j
+    def chunk_sum(xs):
+        j = jax.vmap(jac)(xs)  # (c, K, P)
+        lam = jax.vmap(lambda xn: output_hessian(_outputs(model, xn)))(xs)  # (c, K, K)
+        return jnp.einsum("ckp,ckl,clq->pq", j, lam, j)
 
-    return _sum_over_chunks(term, x, chunk, jnp.zeros((flat.size, flat.size), flat.dtype))
+    return _accumulate(chunk_sum, x, chunk, jnp.zeros((flat.size, flat.size), flat.dtype))
 
 
 def ggn_diagonal(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32) -> Float[Array, " P"]:
     """The diagonal of :func:`ggn_full` without forming the ``(P, P)`` matrix."""
     flat, jac = _per_example_jacobian(model)
 
-    def term(xn):
-        j = jac(xn)
-        lam = output_hessian(_outputs(model, xn))
-        return jnp.sum(j * (lam @ j), axis=0)
+    def chunk_sum(xs):
+        j = jax.vmap(jac)(xs)
+        lam = jax.vmap(lambda xn: output_hessian(_outputs(model, xn)))(xs)
+        return jnp.einsum("ckp,ckl,clp->p", j, lam, j)
 
-    return _sum_over_chunks(term, x, chunk, jnp.zeros(flat.size, flat.dtype))
+    return _accumulate(chunk_sum, x, chunk, jnp.zeros(flat.size, flat.dtype))
 
 
 class _Tap(eqx.Module):
@@ -166,26 +163,23 @@ def ggn_kfac(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, 
 
         zeros = [jnp.zeros(s, linears[0].weight.dtype) for s in out_shapes]
         grads, inputs = jax.jacrev(forward, has_aux=True)(zeros)
-        lam = output_hessian(_outputs(model, xn))
-        b_terms = []
-        for g in grads:
-            g = jnp.reshape(g, (g.shape[0], -1))  # (K, out)
-            b_terms.append(g.T @ lam @ g)
-        a_terms = []
-        for lin, a in zip(linears, inputs, strict=True):
-            if lin.bias is not None:
-                a = jnp.concatenate([a, jnp.ones(1, a.dtype)])
-            a_terms.append(jnp.outer(a, a))
-        return b_terms, a_terms
+        grads = [jnp.reshape(g, (g.shape[0], -1)) for g in grads]  # (K, out) per layer
+        inputs = [
+            jnp.concatenate([a, jnp.ones(1, a.dtype)]) if lin.bias is not None else a
+            for lin, a in zip(linears, inputs, strict=True)
+        ]
+        return grads, inputs, output_hessian(_outputs(model, xn))
 
-    init = jax.eval_shape(per_example, x[0])
-    init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), init)
+    def chunk_sum(xs):
+        # Contract over the chunk directly: no per-example (out, out) or (in, in) matrices.
+        grads, inputs, lam = jax.vmap(per_example)(xs)
+        b = [jnp.einsum("cko,ckl,clp->op", g, lam, g) for g in grads]
+        a = [jnp.einsum("ci,cj->ij", v, v) for v in inputs]
+        return b, a
+
+    init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(chunk_sum, x[:1]))
     n = x.shape[0]
-
-    def term(xn):
-        return per_example(xn)
-
-    b_sum, a_sum = _sum_over_chunks(term, x, chunk, init)
+    b_sum, a_sum = _accumulate(chunk_sum, x, chunk, init)
     # KFAC-expand: one factor carries N (B a sum, A a mean).
     eig_b = [jnp.clip(jnp.linalg.eigvalsh(b), 0.0) for b in b_sum]
     eig_a = [jnp.clip(jnp.linalg.eigvalsh(a / n), 0.0) for a in a_sum]

@@ -150,6 +150,13 @@ def laplace(model, data: tuple[Array, Array], *, likelihood: Likelihood = "regre
     if curvature not in CURVATURES:
         raise ValueError(f"`curvature` must be one of {CURVATURES}, got {curvature!r}")
     x, y, k = _check_data(model, data, likelihood)
+    groups = parameter_groups(model)
+    fit_term, squared, curv = _laplace_arrays(model, x, y, likelihood, curvature, chunk, tuple(s for _, s in groups))
+    return Laplace(fit_term, squared, curv, likelihood, curvature, int(x.shape[0]), k, tuple(s for _, s in groups))
+
+
+@eqx.filter_jit  # compiled once per model structure, data shape and setting
+def _laplace_arrays(model, x, y, likelihood: str, curvature: str, chunk: int, sizes: tuple[int, ...]):
     f = _outputs(model, x)
     if likelihood == "regression":
         fit_term = jnp.sum((f - jnp.reshape(y, f.shape)) ** 2)
@@ -157,14 +164,12 @@ def laplace(model, data: tuple[Array, Array], *, likelihood: Likelihood = "regre
     else:
         fit_term = jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(f), y[:, None], axis=1))
         hessian = categorical_output_hessian
-    groups = parameter_groups(model)
     leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
     flat = jnp.concatenate([jnp.ravel(a) for a in leaves])
-    bounds = np.cumsum([0] + [s for _, s in groups])
+    bounds = np.cumsum((0,) + sizes)
     squared = jnp.stack([jnp.sum(flat[a:b] ** 2) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     build = {"full": ggn_full, "diagonal": ggn_diagonal, "kfac": ggn_kfac}[curvature]
-    curv = build(model, x, hessian, chunk=chunk)
-    return Laplace(fit_term, squared, curv, likelihood, curvature, int(x.shape[0]), k, tuple(s for _, s in groups))
+    return fit_term, squared, build(model, x, hessian, chunk=chunk)
 
 
 def predictive(model, lap: Laplace, x: Array, prior_precision, noise_std=1.0) -> tuple[Array, Array]:
