@@ -36,6 +36,7 @@ COVERED_BY = {
     "experiments/emlp_synthetic.py": "experiments/test_registry.py",
     "experiments/evidence_symmetry.py": "experiments/test_registry.py",
     "experiments/laplace_regression.py": "experiments/test_registry.py",
+    "experiments/invariance_learning.py": "experiments/test_registry.py",
     "experiments/energy.py": "experiments/test_registry.py",
     "experiments/friction.py": "experiments/test_registry.py",
     "experiments/integrators.py": "experiments/test_registry.py",

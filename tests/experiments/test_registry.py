@@ -134,3 +134,18 @@ def test_laplace_regression_learns_noise_and_prior_precision_by_the_evidence():
     # KFAC approximates the same evidence: its noise estimate is close to the full GGN's.
     assert abs(rows["post-hoc kfac"]["noise_std"] - full["noise_std"]) < 0.05
     assert rows["marglik training (kfac)"]["test_rmse"] < 0.4
+
+
+def test_invariance_learning_learns_the_rotation_extent_from_the_evidence():
+    exp = get_experiment("invariance-learning")
+    base = exp.make_config("quick")
+    rows = []
+    for span, init in ((120.0, 3.0), (360.0, 135.0)):
+        config = dataclasses.replace(base, spans=(span,), extent_inits_degrees=(init,), n_test=500)
+        rows += exp.run(config, seed=0, progress=False).table
+    learned = {(r["data_span_deg"], r["model"]): r for r in rows}
+    assert 50 <= learned[120.0, "invariant"]["learned_extent_deg"] <= 70  # LILA: about 60
+    assert learned[360.0, "invariant"]["learned_extent_deg"] > 150
+    for span in (120.0, 360.0):
+        assert learned[span, "invariant"]["log_evidence"] > learned[span, "plain"]["log_evidence"]
+        assert learned[span, "invariant"]["test_accuracy"] >= 0.99

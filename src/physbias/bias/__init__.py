@@ -8,13 +8,15 @@ learning        penalty in the loss        :class:`SymmetryPenalty`             
 inductive       architecture               :class:`Symmetrized`,                  hard
                                            :class:`Canonicalized`,
                                            :class:`OddFunction`, :class:`EvenFunction`
-                                           (:class:`RelaxedSymmetrized`: soft)
+                                           (:class:`RelaxedSymmetrized`: soft;
+                                           :class:`LearnedInvariance`: extent learned)
 physics         known model + residual     :class:`PhysicsResidual`               hard
 ==============  =========================  =====================================  ======
 """
 
 from .augment import Augmentation, AugmentedLoss
 from .base import KINDS, AbstractBias
+from .invariance import ROTATION_2D, LearnedInvariance, extent_degrees
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -43,6 +45,9 @@ __all__ = [
     "AbstractBias",
     "KINDS",
     "ImageSymmetry",
+    "LearnedInvariance",
+    "ROTATION_2D",
+    "extent_degrees",
     "as_symmetry",
     "AbstractSymmetry",
     "Augmentation",

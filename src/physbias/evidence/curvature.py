@@ -23,7 +23,9 @@ Parameters are grouped for per-layer prior precisions by :func:`parameter_groups
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,13 +41,17 @@ def _is_linear(node) -> bool:
     return isinstance(node, eqx.nn.Linear)
 
 
-def parameter_groups(model) -> list[tuple[str, int]]:
+Filter = Any
+"""Which leaves are parameters: ``equinox.is_inexact_array`` (all floating-point arrays) or a
+pytree of bools shaped like the model (see :func:`physbias.evidence.laplace`'s ``hyperparameters``)."""
+
+
+def parameter_groups(model, params: Filter = eqx.is_inexact_array) -> list[tuple[str, int]]:
     """``[(path, number of parameters)]`` in ``ravel_pytree`` order: one entry per
     ``equinox.nn.Linear`` (weight and bias together) and one per other floating-point array."""
     groups: list[tuple[str, int]] = []
-    params = eqx.filter(model, eqx.is_inexact_array)
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        groups.append((jax.tree_util.keystr(path), int(np.size(leaf))))
+    for path, leaf in jax.tree_util.tree_flatten_with_path(eqx.filter(model, params))[0]:
+        groups.append((jax.tree_util.keystr(path), int(math.prod(leaf.shape))))
     # Merge a Linear's weight and bias (consecutive in flattening order).
     merged: list[tuple[str, int]] = []
     for path, size in groups:
@@ -61,8 +67,8 @@ def _outputs(model, x) -> Array:
     return jnp.reshape(model(x), (-1,))
 
 
-def _per_example_jacobian(model):
-    params, static = eqx.partition(model, eqx.is_inexact_array)
+def _per_example_jacobian(model, params_filter: Filter):
+    params, static = eqx.partition(model, params_filter)
     flat, unravel = ravel_pytree(params)
 
     def jac(x):
@@ -86,9 +92,11 @@ def _accumulate(chunk_sum, x, chunk: int, init):
     return total
 
 
-def ggn_full(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32) -> Float[Array, "P P"]:
+def ggn_full(
+    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32, params: Filter = eqx.is_inexact_array
+) -> Float[Array, "P P"]:
     """``G = sum_n J_n^T Lambda_n J_n`` as a dense ``(P, P)`` matrix (``ravel_pytree`` order)."""
-    flat, jac = _per_example_jacobian(model)
+    flat, jac = _per_example_jacobian(model, params)
 
     def chunk_sum(xs):
         j = jax.vmap(jac)(xs)  # (c, K, P)
@@ -98,9 +106,11 @@ def ggn_full(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, 
     return _accumulate(chunk_sum, x, chunk, jnp.zeros((flat.size, flat.size), flat.dtype))
 
 
-def ggn_diagonal(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32) -> Float[Array, " P"]:
+def ggn_diagonal(
+    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32, params: Filter = eqx.is_inexact_array
+) -> Float[Array, " P"]:
     """The diagonal of :func:`ggn_full` without forming the ``(P, P)`` matrix."""
-    flat, jac = _per_example_jacobian(model)
+    flat, jac = _per_example_jacobian(model, params)
 
     def chunk_sum(xs):
         j = jax.vmap(jac)(xs)
@@ -122,9 +132,9 @@ class _Tap(eqx.Module):
         return self.linear(a) + self.perturbation
 
 
-def _check_kfac_supported(model) -> list[eqx.nn.Linear]:
-    leaves = jax.tree_util.tree_flatten_with_path(model, is_leaf=_is_linear)[0]
-    linears = [leaf for _, leaf in leaves if _is_linear(leaf)]
+def _check_kfac_supported(model, params_filter: Filter) -> list[eqx.nn.Linear]:
+    linears = [n for n in jax.tree_util.tree_leaves(model, is_leaf=_is_linear) if _is_linear(n)]
+    leaves = jax.tree_util.tree_flatten_with_path(eqx.filter(model, params_filter), is_leaf=_is_linear)[0]
     for path, leaf in leaves:
         if eqx.is_inexact_array(leaf):
             raise ValueError(
@@ -144,14 +154,16 @@ class KroneckerFactors(eqx.Module):
     eig_a: list[Array]
 
 
-def ggn_kfac(model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 256) -> KroneckerFactors:
+def ggn_kfac(
+    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 256, params: Filter = eqx.is_inexact_array
+) -> KroneckerFactors:
     """KFAC factors of the GGN for every ``equinox.nn.Linear`` of ``model`` (see the module docstring).
 
     Raises:
         ValueError: if ``model`` has a parameter outside an ``equinox.nn.Linear`` (named), or no
             Linear layer at all.
     """
-    linears = _check_kfac_supported(model)
+    linears = _check_kfac_supported(model, params)
     out_shapes = [eqx.filter_eval_shape(lin, jnp.zeros(_in_shape(lin), lin.weight.dtype)).shape for lin in linears]
 
     def per_example(xn):

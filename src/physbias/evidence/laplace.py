@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -32,6 +33,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
+from ..bias.invariance import LearnedInvariance
 from .curvature import (
     KroneckerFactors,
     dense_logdet,
@@ -136,7 +138,15 @@ class Laplace(eqx.Module):
         return self.log_likelihood(noise_std) + prior - 0.5 * logdet
 
 
-def laplace(model, data: tuple[Array, Array], *, likelihood: Likelihood = "regression", curvature: Curvature = "kfac", chunk: int = 64) -> Laplace:
+def laplace(
+    model,
+    data: tuple[Array, Array],
+    *,
+    likelihood: Likelihood = "regression",
+    curvature: Curvature = "kfac",
+    chunk: int = 64,
+    hyperparameters: Callable[[Any], Any] | None = None,
+) -> Laplace:
     """The Laplace approximation at ``model``'s parameters (meant to be a MAP estimate).
 
     Args:
@@ -146,17 +156,26 @@ def laplace(model, data: tuple[Array, Array], *, likelihood: Likelihood = "regre
         likelihood: ``"regression"`` (Gaussian) or ``"classification"`` (categorical on logits).
         curvature: ``"full"`` (dense ``P x P``, small networks), ``"diagonal"`` or ``"kfac"``.
         chunk: examples per vectorised chunk when accumulating the curvature.
+        hyperparameters: ``where(model)`` selecting arrays that are *not* parameters (no prior,
+            no curvature), e.g. ``lambda m: m.extent`` of a
+            :class:`~physbias.bias.LearnedInvariance`; the evidence is differentiable in them.
     """
     if curvature not in CURVATURES:
         raise ValueError(f"`curvature` must be one of {CURVATURES}, got {curvature!r}")
     x, y, k = _check_data(model, data, likelihood)
-    groups = parameter_groups(model)
-    fit_term, squared, curv = _laplace_arrays(model, x, y, likelihood, curvature, chunk, tuple(s for _, s in groups))
+    params = parameters_filter(model, hyperparameters)
+    if curvature == "kfac" and any(isinstance(n, LearnedInvariance) for n in jax.tree_util.tree_leaves(model, is_leaf=lambda n: isinstance(n, LearnedInvariance))):
+        raise ValueError(
+            "curvature='kfac' does not support a LearnedInvariance (its layers run once per sampled "
+            "transformation): use curvature='full' or 'diagonal'"
+        )
+    groups = parameter_groups(model, params)
+    fit_term, squared, curv = _laplace_arrays(model, x, y, likelihood, curvature, chunk, tuple(s for _, s in groups), params)
     return Laplace(fit_term, squared, curv, likelihood, curvature, int(x.shape[0]), k, tuple(s for _, s in groups))
 
 
 @eqx.filter_jit  # compiled once per model structure, data shape and setting
-def _laplace_arrays(model, x, y, likelihood: str, curvature: str, chunk: int, sizes: tuple[int, ...]):
+def _laplace_arrays(model, x, y, likelihood: str, curvature: str, chunk: int, sizes: tuple[int, ...], params):
     f = _outputs(model, x)
     if likelihood == "regression":
         fit_term = jnp.sum((f - jnp.reshape(y, f.shape)) ** 2)
@@ -164,12 +183,21 @@ def _laplace_arrays(model, x, y, likelihood: str, curvature: str, chunk: int, si
     else:
         fit_term = jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(f), y[:, None], axis=1))
         hessian = categorical_output_hessian
-    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, params))
     flat = jnp.concatenate([jnp.ravel(a) for a in leaves])
     bounds = np.cumsum((0,) + sizes)
     squared = jnp.stack([jnp.sum(flat[a:b] ** 2) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     build = {"full": ggn_full, "diagonal": ggn_diagonal, "kfac": ggn_kfac}[curvature]
-    return fit_term, squared, build(model, x, hessian, chunk=chunk)
+    return fit_term, squared, build(model, x, hessian, chunk=chunk, params=params)
+
+
+def parameters_filter(model, hyperparameters: Callable[[Any], Any] | None = None):
+    """The filter (a pytree of bools) of the parameters: every floating-point array except those
+    ``hyperparameters(model)`` selects."""
+    spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
+    if hyperparameters is None:
+        return spec
+    return eqx.tree_at(hyperparameters, spec, replace_fn=lambda _: False)
 
 
 def predictive(model, lap: Laplace, x: Array, prior_precision, noise_std=1.0) -> tuple[Array, Array]:
@@ -262,9 +290,10 @@ def optimize_hyperparameters(
     return Hyperparameters(np.asarray(delta), float(jnp.exp(params[1])), final, np.asarray(history))
 
 
-def map_loss(likelihood: Likelihood, prior_precision, noise_std, n_data: int):
+def map_loss(likelihood: Likelihood, prior_precision, noise_std, n_data: int, hyperparameters: Callable[[Any], Any] | None = None):
     """A :func:`physbias.fit` loss: ``-(log p(D | theta) + log p(theta)) / N`` on a batch (the
-    likelihood term is the batch mean, scaled to the data set)."""
+    likelihood term is the batch mean, scaled to the data set). ``prior_precision`` is a scalar or
+    one value per parameter group; ``hyperparameters`` selects arrays outside the prior."""
 
     def loss(model, batch, key=None):
         x, y = batch
@@ -274,12 +303,18 @@ def map_loss(likelihood: Likelihood, prior_precision, noise_std, n_data: int):
         else:
             labels = y.astype(jnp.int32)  # a Dataset may have stored the labels as floats
             nll = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(f), labels[:, None], axis=1))
-        leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
-        groups = parameter_groups(model)
-        delta = jnp.broadcast_to(jnp.asarray(prior_precision), (len(groups),))
-        flat = jnp.concatenate([jnp.ravel(a) for a in leaves])
-        sizes = np.asarray([s for _, s in groups])
-        per_param = jnp.repeat(delta, sizes, total_repeat_length=int(sizes.sum())).astype(flat.dtype)
-        return nll + 0.5 * jnp.sum(per_param * flat**2) / n_data
+        return nll + 0.5 * prior_sum(model, prior_precision, hyperparameters) / n_data
 
     return loss
+
+
+def prior_sum(model, prior_precision, hyperparameters: Callable[[Any], Any] | None = None) -> Array:
+    """``sum_g delta_g |theta_g|^2`` over the parameter groups of ``model``."""
+    params = parameters_filter(model, hyperparameters)
+    groups = parameter_groups(model, params)
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, params))
+    flat = jnp.concatenate([jnp.ravel(a) for a in leaves])
+    delta = jnp.broadcast_to(jnp.asarray(prior_precision, flat.dtype), (len(groups),))
+    sizes = np.asarray([s for _, s in groups])
+    per_param = jnp.repeat(delta, sizes, total_repeat_length=int(sizes.sum()))
+    return jnp.sum(per_param * flat**2)

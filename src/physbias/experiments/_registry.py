@@ -35,6 +35,7 @@ def experiments() -> dict[str, Experiment]:
         friction,
         gcnn_digits,
         integrators,
+        invariance_learning,
         laplace_regression,
         rotation,
         rpp,
@@ -55,6 +56,7 @@ def experiments() -> dict[str, Experiment]:
         gcnn_digits,
         evidence_symmetry,
         laplace_regression,
+        invariance_learning,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

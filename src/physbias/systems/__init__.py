@@ -31,7 +31,7 @@ from .mechanics import (
 from .registry import SYSTEMS, get_system
 from .rotations import random_rotations, rotated_clouds
 from .spring import LinearSpring, SpringForm, sample_spring, spring_force
-from .symmetric_tasks import TASKS, SymmetricTask, inertia
+from .symmetric_tasks import TASKS, SymmetricTask, inertia, rotation_arcs
 from .trajectories import COORDINATES, derivative_dataset, energy_function, sample_trajectories
 from .triangle import HeronForm, heron_area, sample_triangles
 
@@ -40,6 +40,7 @@ __all__ = [
     "TASKS",
     "SymmetricTask",
     "inertia",
+    "rotation_arcs",
     "CHAIN_COORDINATES",
     "COORDINATES",
     "chain_derivative_dataset",

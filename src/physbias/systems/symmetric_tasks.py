@@ -129,3 +129,31 @@ def particle_interaction(rng: np.random.Generator, n: int) -> SymmetricTask:
 
 
 TASKS = {"O5Synthetic": o5_synthetic, "Inertia": inertia, "ParticleInteraction": particle_interaction}
+
+
+def rotation_arcs(rng: np.random.Generator, n: int, degrees: float = 120.0, noise: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes in the plane whose label depends on the radius only (LILA's illustrative data,
+    Immer, van der Ouderaa et al. 2022): class 0 on an arc of radius 0.5, class 1 a blob at the
+    origin plus an arc of radius 1; the arcs span angles ``[0, degrees]``. Half the points are
+    class 0; of class 1, two thirds are on the arc. Radial noise ``noise`` (multiplicative).
+
+    Returns ``(x (n, 2) float32, labels (n,) int32)``. The labels are invariant under every
+    rotation; data spanning ``degrees`` show that invariance over a range of that size.
+    """
+    _check_n(n)
+    if not (0 < degrees <= 360):
+        raise ValueError(f"`degrees` must lie in (0, 360], got {degrees}")
+    if not noise >= 0:
+        raise ValueError(f"`noise` must be >= 0, got {noise}")
+    n0 = n // 2
+    n_outer = int((n - n0) // 1.5)
+    n_inner = n - n0 - n_outer
+    span = np.deg2rad(degrees)
+
+    def arc(count, radius):
+        t = rng.uniform(0.0, span, count)
+        return np.stack([np.cos(t), np.sin(t)], axis=1) * (radius + noise * rng.standard_normal((count, 2)))
+
+    x = np.concatenate([arc(n0, 0.5), noise * rng.standard_normal((n_inner, 2)), arc(n_outer, 1.0)])
+    labels = (np.arange(n) >= n0).astype(np.int32)
+    return x.astype(np.float32), labels

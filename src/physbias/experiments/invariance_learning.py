@@ -1,0 +1,126 @@
+"""``physbias run invariance-learning``: how much rotation invariance the data support, learned by
+the Laplace evidence without validation data (M19; Immer, van der Ouderaa et al. 2022, LILA).
+
+LILA's illustrative task: two classes whose label depends on the radius only, observed on arcs
+spanning 120 degrees (and a variant spanning 360). An MLP 2-50-2 (tanh) is wrapped in
+:class:`~physbias.bias.LearnedInvariance` (averaged over ``S`` rotations by ``[-eta, eta]``) and
+trained for 500 full-batch epochs: Adam 0.1 on the weights, and every epoch one step on the prior
+precision and on ``eta`` up the gradient of the full-GGN Laplace evidence (LILA's setting: ``eta``
+by Adam ``0.01 pi`` with cosine decay, twice LILA's rate). The plain MLP is trained the same way (prior precision
+only). Reference: on the 120-degree arcs ``eta`` reaches about 60 degrees within 500 steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..bias import LearnedInvariance, extent_degrees
+from ..marglik import invariance_fit
+from ..report import Figure, Panel, Result, series
+from ..systems import rotation_arcs
+from ._config import ExperimentConfig, nonnegative, positive
+from ._registry import Experiment
+
+
+@dataclasses.dataclass(frozen=True)
+class InvarianceLearningConfig(ExperimentConfig):
+    """LILA's illustrative example: 200 points, noise 0.06, MLP 2-50-2 tanh, 500 epochs."""
+
+    QUICK = {"n_samples": 16}
+    FULL = {"n_samples": 100}
+
+    spans: tuple[float, ...] = positive((120.0, 360.0))
+    n_train: int = positive(200)
+    n_test: int = positive(2000)
+    noise: float = nonnegative(0.06)
+    width: int = positive(50)
+    epochs: int = positive(500)
+    learning_rate: float = positive(0.1)
+    hyper_learning_rate: float = positive(0.1)
+    extent_learning_rate: float = positive(0.01 * np.pi)  # LILA: 0.005 pi; at that rate 2 of 3 seeds stall at 90 deg on 360-deg arcs
+    extent_inits_degrees: tuple[float, ...] = positive((3.0, 135.0))
+    n_samples: int = positive(32)
+
+    def check(self) -> None:
+        if any(s > 360 for s in self.spans):
+            raise ValueError(f"`spans` must be angles in (0, 360] degrees, got {self.spans}")
+
+
+def _accuracy(model, x, labels) -> float:
+    logits = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x)
+    return float(jnp.mean(jnp.argmax(logits, axis=1).astype(labels.dtype) == labels))
+
+
+def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = True) -> Result:
+    table, panels_extent, panels_evidence, panels_data = [], [], [], []
+    for i, span in enumerate(config.spans):
+        rng = np.random.default_rng([seed, i])
+        x, labels = (jnp.asarray(a) for a in rotation_arcs(rng, config.n_train, span, config.noise))
+        x_test, labels_test = (jnp.asarray(a) for a in rotation_arcs(rng, config.n_test, span, config.noise))
+        mlp = eqx.nn.MLP(2, 2, config.width, 1, activation=jnp.tanh, key=jax.random.fold_in(jax.random.key(seed), i))
+        restarts = {}
+        for init in config.extent_inits_degrees:
+            invariant = LearnedInvariance(mlp, extent=np.deg2rad(init), n_samples=config.n_samples)
+            restarts[init] = invariance_fit(
+                invariant, (x, labels), epochs=config.epochs, learning_rate=config.learning_rate,
+                hyper_learning_rate=config.hyper_learning_rate, extent_learning_rate=config.extent_learning_rate,
+                extent_learning_rate_final=config.extent_learning_rate / 500,
+            )
+        # The evidence picks among the restarts (the extent's landscape has local optima, e.g. at
+        # 90 degrees for data spanning 360), still without validation data.
+        best_init = max(restarts, key=lambda i: restarts[i].log_evidence[-1])
+        fits = {"invariant": restarts[best_init]}
+        fits |= {f"invariant (from {i:g} deg)": r for i, r in restarts.items()}
+        fits["plain"] = invariance_fit(
+            mlp, (x, labels), hyperparameters=None, epochs=config.epochs, learning_rate=config.learning_rate,
+            hyper_learning_rate=config.hyper_learning_rate,
+        )
+        for name, result in fits.items():
+            extent = float(np.abs(extent_degrees(result.model))[0]) if name != "plain" else 0.0
+            table.append({
+                "data_span_deg": span, "model": name, "learned_extent_deg": extent,
+                "log_evidence": float(result.log_evidence[-1]), "prior_precision": result.prior_precision,
+                "train_accuracy": _accuracy(result.model, x, labels),
+                "test_accuracy": _accuracy(result.model, x_test, labels_test),
+                "final_map_loss": float(result.losses[-1]), "seconds": round(result.seconds, 2),
+            })
+        steps = np.arange(config.epochs + 1)
+        panels_extent.append(Panel(f"arcs spanning {span:g} deg", "epoch", "learned extent eta (deg)", [
+            *(series(f"eta from {i:g} deg", steps, np.abs(r.extents[:, 0]) * 180 / np.pi) for i, r in restarts.items()),
+            series("half the span", [0, config.epochs], [span / 2, span / 2]),
+        ]))
+        panels_evidence.append(Panel(f"arcs spanning {span:g} deg", "epoch", "-log evidence", [
+            series(name, steps[1:], -r.log_evidence) for name, r in fits.items() if name != "invariant"
+        ], logy=True))
+        panels_data.append(Panel(f"training data ({span:g} deg)", "x1", "x2", [
+            series(f"class {c}", x[labels == c, 0], x[labels == c, 1], style="scatter") for c in (0, 1)
+        ]))
+    figures = [
+        Figure("extent", "Rotation extent learned by the Laplace evidence", panels_extent, columns=len(config.spans)),
+        Figure("evidence", "Negative log evidence during training", panels_evidence, columns=len(config.spans)),
+        Figure("data", "Training data", panels_data, columns=len(config.spans)),
+    ]
+    notes = [
+        "learned_extent_deg: |eta| in degrees; the invariant model averages its MLP over rotations in "
+        "[-eta, eta] (S = n_samples, midpoint rule). Reference (LILA, 120 degree arcs): about 60 degrees.",
+        f"'invariant' is the restart (initial extents {config.extent_inits_degrees} deg) with the highest "
+        "evidence: on 360-degree arcs the extent's evidence has a local optimum at 90 degrees (a network "
+        "averaged over a half turn can already be invariant) that a start from 3 degrees stops at.",
+        "Both models: weights by Adam, prior precision (and eta) by the full-GGN Laplace evidence every epoch; "
+        "test accuracy on fresh points from the same arcs.",
+    ]
+    return Result("invariance-learning", dataclasses.asdict(config), table, figures=figures, notes=notes)
+
+
+EXPERIMENT = Experiment(
+    "invariance-learning",
+    "LILA's illustrative example: the rotation invariance of a classifier learned by its Laplace "
+    "evidence (arcs spanning 120 and 360 degrees), against the plain MLP.",
+    InvarianceLearningConfig,
+    run,
+)
