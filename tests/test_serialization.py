@@ -123,6 +123,7 @@ CASES = {
     "OddFunction": (lambda k: bias.OddFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "EvenFunction": (lambda k: bias.EvenFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "PhysicsResidual": (lambda k: bias.PhysicsResidual(jnp.sin, eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
+    "LearnedInvariance": (lambda k: bias.LearnedInvariance(eqx.nn.MLP(2, 2, 4, 1, key=k), extent=0.3, n_samples=4), _x(2)),
     "SymmetryPenalty": (lambda k: bias.SymmetryPenalty(bias.Scaling(0.7, 1.3, degree=2.0), 0.5, samples=3), None),
     "Augmentation": (lambda k: bias.Augmentation(bias.Parity(odd=False), bias.Permutation(2), copies=2), None),
     "AugmentedLoss": (lambda k: bias.AugmentedLoss(mean_squared_error, bias.Parity()), None),
