@@ -28,6 +28,7 @@ COVERED_BY = {
     "bias/symmetrize.py": "bias/test_base.py",
     "evidence/features.py": "evidence/test_linear.py",  # bases are tested through their evidence
     "evidence/curvature.py": "evidence/test_laplace.py",  # curvatures against the evidence references
+    "bias/invariance.py": "bias/test_invariance.py",
     "marglik.py": "evidence/test_laplace.py",
     "experiments/_config.py": "experiments/test_runner.py",
     "experiments/_registry.py": "experiments/test_registry.py",

@@ -77,3 +77,10 @@ def test_readme_save_and_load_example_gives_back_the_same_model(tmp_path, monkey
     x = jnp.arange(6.0)
     assert (namespace["model"](x) == physbias.load("cross.eqx")(x)).all()
     assert physbias.load_metadata("cross.eqx") == {"trained_on": "cross product"}
+
+
+def test_readme_evidence_example_learns_the_even_symmetry(capsys):
+    namespace: dict = {}
+    exec(compile(_block("evidence_loss"), str(README), "exec"), namespace)
+    strength = float(capsys.readouterr().out.split()[-1])
+    assert 0.9 <= strength <= 1.1

@@ -5,7 +5,8 @@ class has them, plus a probe input. Every floating-point leaf is perturbed befor
 that is not written or not read back shows; the loaded module must have bit-identical leaves and
 give bit-identical outputs on the probe, and a fresh module built with another key must not (else
 the comparison proves nothing). ``test_every_model_class_is_under_contract`` fails when a class
-exported by ``physbias.nn``, ``physbias.dynamics``, ``physbias.bias`` or ``physbias.groups`` has
+exported by ``physbias.nn``, ``physbias.dynamics``, ``physbias.bias``, ``physbias.groups`` or
+``physbias.evidence`` has
 no case here.
 """
 
@@ -23,6 +24,7 @@ import pytest
 import physbias
 import physbias.bias as bias
 import physbias.dynamics as dynamics
+import physbias.evidence as evidence
 import physbias.groups as groups
 import physbias.nn as nn
 from physbias.groups import SO, O, S, T, Lorentz, Scalar, V, direct_product
@@ -138,12 +140,37 @@ CASES = {
     "MatrixSymmetry": (lambda k: bias.MatrixSymmetry(SO(3), V, V, n_samples=8, seed=3), None),
     "ImageSymmetry": (lambda k: bias.ImageSymmetry("p4m"), None),
     "LatticeGroup": (lambda k: groups.LatticeGroup("p4m"), None),
+    # physbias.evidence: basis-function models, variational posteriors, Laplace results
+    "RandomFourierFeatures": (lambda k: evidence.RandomFourierFeatures(2, 6, 3.0, key=k), _x(2)),
+    "RBFFeatures": (lambda k: evidence.RBFFeatures(jax.random.normal(k, (4, 2)), 2.0), _x(2)),
+    "SymmetrizedFeatures": (
+        lambda k: evidence.SymmetrizedFeatures(evidence.RandomFourierFeatures(2, 6, key=k), bias.Parity(odd=False)),
+        _x(2),
+    ),
+    "InterpolatedFeatures": (
+        lambda k: evidence.InterpolatedFeatures(evidence.RandomFourierFeatures(1, 6, key=k), bias.Parity(odd=False), 0.3),
+        _x(1),
+    ),
+    "BayesianLinearRegression": (
+        lambda k: evidence.BayesianLinearRegression(evidence.RandomFourierFeatures(1, 6, key=k), 2.0, 0.3),
+        None,
+    ),
+    "MatrixNormalPosterior": (lambda k: evidence.MatrixNormalPosterior(eqx.nn.MLP(2, 1, 4, 1, key=k)), _x(2)),
+    "MatrixNormalLinear": (lambda k: evidence.MatrixNormalLinear(eqx.nn.Linear(2, 3, key=k)), None),
+    "Laplace": (
+        lambda k: evidence.laplace(eqx.nn.MLP(2, 1, 3, 1, key=k), (jnp.ones((5, 2)), jnp.zeros(5)), curvature="full"),
+        None,
+    ),
+    "KroneckerFactors": (
+        lambda k: evidence.laplace(eqx.nn.MLP(2, 1, 3, 1, key=k), (jnp.ones((5, 2)), jnp.zeros(5))).curvature,
+        None,
+    ),
 }
 
 
 def _exported_classes():
     found = set()
-    for module in (nn, dynamics, bias, groups):
+    for module in (nn, dynamics, bias, groups, evidence):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) and issubclass(obj, eqx.Module) and not inspect.isabstract(obj):

@@ -9,6 +9,8 @@ evidence ``p(D | hyperparameters)`` can, because it pays for prior volume (seed 
 - Networks, Laplace evidence (M19): :func:`laplace` (full, diagonal or KFAC generalised
   Gauss-Newton), :class:`Laplace`, :func:`laplace_log_evidence`, :func:`optimize_hyperparameters`,
   :func:`map_loss`; marginal-likelihood training is :func:`physbias.marglik.marglik_fit`.
+- Networks, variational lower bound: :class:`MatrixNormalPosterior` (matrix-normal ``q`` per
+  Linear layer, closed-form KL and prior variance), :func:`elbo`, :func:`elbo_loss`.
 """
 
 from .curvature import (
@@ -34,6 +36,7 @@ from .laplace import (
     predictive,
 )
 from .linear import BayesianLinearRegression, evidence_loss, linear_log_evidence
+from .vi import MatrixNormalLinear, MatrixNormalPosterior, elbo, elbo_loss
 
 __all__ = [
     "BayesianLinearRegression",
@@ -41,12 +44,16 @@ __all__ = [
     "InterpolatedFeatures",
     "KroneckerFactors",
     "Laplace",
+    "MatrixNormalLinear",
+    "MatrixNormalPosterior",
     "RBFFeatures",
     "RandomFourierFeatures",
     "SymmetrizedFeatures",
     "categorical_output_hessian",
     "dense_logdet",
     "diagonal_logdet",
+    "elbo",
+    "elbo_loss",
     "evidence_loss",
     "gaussian_output_hessian",
     "ggn_diagonal",
