@@ -16,7 +16,7 @@ physics         known model + residual     :class:`PhysicsResidual`             
 
 from .augment import Augmentation, AugmentedLoss
 from .base import KINDS, AbstractBias
-from .invariance import ROTATION_2D, LearnedInvariance, extent_degrees
+from .invariance import AFFINE_2D, ROTATION_2D, LearnedInvariance, affine_resample, extent_degrees
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -45,7 +45,9 @@ __all__ = [
     "AbstractBias",
     "KINDS",
     "ImageSymmetry",
+    "AFFINE_2D",
     "LearnedInvariance",
+    "affine_resample",
     "ROTATION_2D",
     "extent_degrees",
     "as_symmetry",

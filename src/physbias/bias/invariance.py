@@ -32,19 +32,50 @@ from .base import AbstractBias
 ROTATION_2D = np.array([[[0.0, -1.0], [1.0, 0.0]]])
 """The generator of 2-D rotations (angle ``t``: ``exp(t G)`` rotates by ``t`` radians)."""
 
+AFFINE_2D = np.array(
+    [
+        [[0, 0, 1], [0, 0, 0], [0, 0, 0]],  # translation in x (columns), pixels
+        [[0, 0, 0], [0, 0, 1], [0, 0, 0]],  # translation in y (rows), pixels
+        [[0, -1, 0], [1, 0, 0], [0, 0, 0]],  # rotation, radians
+        [[1, 0, 0], [0, 0, 0], [0, 0, 0]],  # log-scale in x
+        [[0, 0, 0], [0, 1, 0], [0, 0, 0]],  # log-scale in y
+        [[0, 1, 0], [0, 0, 0], [0, 0, 0]],  # shear
+    ],
+    dtype=float,
+)
+"""The six generators of 2-D affine maps of an image, in homogeneous pixel coordinates centred on
+the image (LILA's ``AffineLayer2d``); ``AFFINE_2D[2:3]`` is rotation alone."""
+
+
+def affine_resample(image: Float[Array, "... H W"], matrix: Float[Array, "3 3"]) -> Float[Array, "... H W"]:
+    """``image`` seen through the affine map ``matrix`` (homogeneous, centred pixel coordinates):
+    output pixel ``p`` takes the bilinear interpolation of ``image`` at ``matrix @ p`` (zero
+    outside). Leading axes (channels) are mapped alike."""
+    h, w = image.shape[-2:]
+    rows, cols = jnp.meshgrid(jnp.arange(h, dtype=matrix.dtype), jnp.arange(w, dtype=matrix.dtype), indexing="ij")
+    points = jnp.stack([cols - (w - 1) / 2, rows - (h - 1) / 2, jnp.ones_like(rows)])  # (3, H, W)
+    source = jnp.einsum("ij,jhw->ihw", matrix, points)
+    coords = [source[1] + (h - 1) / 2, source[0] + (w - 1) / 2]
+    flat = image.reshape(-1, h, w)
+    out = jax.vmap(lambda im: jax.scipy.ndimage.map_coordinates(im, coords, order=1, mode="constant", cval=0.0))(flat)
+    return out.reshape(image.shape)
+
 
 class LearnedInvariance(AbstractBias):
     """``f_hat(x) = mean_s f(T(epsilon_s * eta) x)`` with a learnable extent ``eta`` (radians for a
     rotation generator).
 
     Args:
-        model: any model of one input ``(d,)``.
-        generators: ``(K, d, d)`` Lie-algebra generators acting on inputs.
+        model: any model of one input ``(d,)`` (or one image ``(..., H, W)``).
+        generators: ``(K, d, d)`` Lie-algebra generators acting on inputs; for images ``(K, 3,
+            3)`` in homogeneous pixel coordinates (e.g. :data:`AFFINE_2D`), applied by
+            :func:`affine_resample`.
         extent: initial ``eta`` (scalar or ``(K,)``, >= 0).
         n_samples: ``S``.
         seed: the draw of ``epsilon`` when ``K > 1``.
+        images: inputs are images transformed by resampling, not vectors multiplied.
 
-    Input ``(d,)``; output as ``model``.
+    Input ``(d,)`` or an image; output as ``model``.
     """
 
     model: Any
@@ -52,15 +83,20 @@ class LearnedInvariance(AbstractBias):
     # Constants, kept out of the arrays (not parameters of any prior or curvature); tuples hash.
     generators: tuple = eqx.field(static=True)  # (K, d, d)
     epsilons: tuple = eqx.field(static=True)  # (S, K)
+    images: bool = eqx.field(static=True, default=False)
     kind: ClassVar[str] = "inductive"
     hard: ClassVar[bool] = False
 
-    def __init__(self, model, generators=ROTATION_2D, extent=0.05, *, n_samples: int = 32, seed: int = 0):
+    def __init__(
+        self, model, generators=ROTATION_2D, extent=0.05, *, n_samples: int = 32, seed: int = 0, images: bool = False
+    ):
         generators = np.asarray(generators, dtype=float)
         if generators.ndim != 3 or generators.shape[1] != generators.shape[2] or generators.shape[0] == 0:
             raise ValueError(f"LearnedInvariance: `generators` must have shape (K, d, d), got {generators.shape}")
         if not np.all(np.isfinite(generators)):
             raise ValueError("LearnedInvariance: `generators` contains NaN or inf")
+        if images and generators.shape[1] != 3:
+            raise ValueError(f"LearnedInvariance: image generators must be (K, 3, 3) homogeneous, got {generators.shape}")
         k = generators.shape[0]
         extent = np.broadcast_to(np.asarray(extent, dtype=float), (k,)) if np.ndim(extent) == 0 else np.asarray(extent, float)
         if extent.shape != (k,) or not np.all(np.isfinite(extent)) or np.any(extent < 0):
@@ -76,6 +112,7 @@ class LearnedInvariance(AbstractBias):
         self.extent = jnp.asarray(extent, jnp.result_type(float))
         self.generators = _as_tuple(generators)
         self.epsilons = _as_tuple(eps)
+        self.images = bool(images)
 
     def transformations(self) -> Float[Array, "S d d"]:
         """The ``S`` matrices ``T(epsilon_s * eta)``."""
@@ -83,7 +120,12 @@ class LearnedInvariance(AbstractBias):
         eps = jnp.asarray(self.epsilons, self.extent.dtype)
         return jax.vmap(lambda e: jax.scipy.linalg.expm(jnp.einsum("k,kij->ij", e * self.extent, gens)))(eps)
 
-    def __call__(self, x: Float[Array, " d"]) -> Array:
+    def __call__(self, x: Array) -> Array:
+        if self.images:
+            if x.ndim < 2:
+                raise ValueError(f"LearnedInvariance: an image input must have shape (..., H, W), got {x.shape}")
+            mats = self.transformations().astype(x.dtype)
+            return jnp.mean(jax.vmap(lambda m: self.model(affine_resample(x, m)))(mats), axis=0)
         d = len(self.generators[0])
         if x.shape != (d,):
             raise ValueError(f"LearnedInvariance: one input must have shape ({d},), got {x.shape}")
