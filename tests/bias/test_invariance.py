@@ -84,3 +84,25 @@ def test_bad_arguments_are_refused(kwargs, match):
 def test_wrong_input_shape_is_refused():
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         LearnedInvariance(lambda x: x)(jnp.ones(3))
+
+
+def test_affine_resample_rotates_pixels_and_the_identity_keeps_them():
+    from physbias.bias import AFFINE_2D, affine_resample
+
+    image = jnp.zeros((1, 8, 8)).at[0, 2, 5].set(1.0)
+    quarter = jax.scipy.linalg.expm(np.pi / 2 * jnp.asarray(AFFINE_2D[2], jnp.float32))
+    np.testing.assert_allclose(affine_resample(image, jnp.eye(3)), image, atol=1e-6)
+    turned = affine_resample(image, quarter)
+    assert np.argwhere(np.asarray(turned[0]) > 0.5).tolist() == [[2, 2]]
+    np.testing.assert_allclose(turned, jnp.rot90(image, k=1, axes=(1, 2)), atol=1e-5)
+
+
+def test_an_image_model_averaged_over_a_full_turn_is_invariant_to_quarter_turns():
+    from physbias.bias import AFFINE_2D
+
+    net = eqx.nn.Sequential([eqx.nn.Lambda(jnp.ravel), eqx.nn.MLP(64, 3, 8, 1, key=jax.random.key(7))])
+    model = LearnedInvariance(net, AFFINE_2D[2:3], extent=np.pi, n_samples=4, images=True)
+    image = jax.random.uniform(jax.random.key(8), (1, 8, 8))
+    rotated = jnp.rot90(image, k=1, axes=(1, 2))
+    np.testing.assert_allclose(model(rotated), model(image), atol=1e-5)
+    assert float(jnp.max(jnp.abs(net(rotated) - net(image)))) > 1e-3
