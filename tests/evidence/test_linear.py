@@ -175,3 +175,15 @@ def test_a_continuous_symmetry_cannot_be_averaged():
 
     with pytest.raises(ValueError, match="finite symmetry"):
         SymmetrizedFeatures(lambda x: x, Scaling())
+
+
+def test_a_finite_matrix_group_symmetrises_a_basis_and_a_mismatched_symmetry_is_refused():
+    from physbias.bias import MatrixSymmetry
+    from physbias.groups import S, V
+
+    rff = RandomFourierFeatures(3, 10, 1.0, key=jax.random.key(0), dtype=jnp.float64)
+    sym = SymmetrizedFeatures(rff, MatrixSymmetry(S(3), V, V))
+    x = jax.random.normal(jax.random.key(1), (3,), jnp.float64)
+    np.testing.assert_allclose(sym(x[jnp.array([2, 0, 1])]), sym(x), atol=1e-12)
+    with pytest.raises(ValueError, match="maps an input of shape"):
+        SymmetrizedFeatures(RandomFourierFeatures(2, 5, key=jax.random.key(0)), Permutation(3))(jnp.ones(2))

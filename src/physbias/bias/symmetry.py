@@ -432,13 +432,13 @@ class MatrixSymmetry(AbstractSymmetry):
         return self.finite
 
     def act_input(self, g, x):
-        return jax.lax.stop_gradient(self.rho_in[g]) @ x
+        return jax.lax.stop_gradient(self.rho_in[g]).astype(x.dtype) @ x  # the input's precision
 
     def act_output(self, g, y):
-        return jax.lax.stop_gradient(self.rho_out[g]) @ y
+        return jax.lax.stop_gradient(self.rho_out[g]).astype(y.dtype) @ y
 
     def act_output_inverse(self, g, y):
-        return jax.lax.stop_gradient(self.rho_out_inv[g]) @ y
+        return jax.lax.stop_gradient(self.rho_out_inv[g]).astype(y.dtype) @ y
 
     def sample(self, key):
         return jax.random.randint(key, (), 0, self.rho_in.shape[0])

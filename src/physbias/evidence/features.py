@@ -110,6 +110,13 @@ def _finite_symmetry(symmetry, owner: str) -> AbstractSymmetry:
 
 
 def _group_average(features, symmetry: AbstractSymmetry, x: Array) -> Array:
+    g0 = jax.tree_util.tree_map(lambda e: e[0], symmetry.elements())
+    moved = jax.eval_shape(symmetry.act_input, g0, x)
+    if moved.shape != x.shape:  # shapes are static: checked at trace time, before any work
+        raise ValueError(
+            f"{symmetry!r} maps an input of shape {x.shape} to shape {moved.shape}; the symmetry of a "
+            "basis must act on the basis' inputs"
+        )
     return jnp.mean(jax.vmap(lambda g: features(symmetry.act_input(g, x)))(symmetry.elements()), axis=0)
 
 
