@@ -71,7 +71,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-data", type=int, default=1000)
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
-    parser.add_argument("--full-max", type=float, default=2e4, help="largest parameter count for the full GGN")
+    parser.add_argument(
+        "--full-max", type=float, default=2e4, help="largest parameter count for the full GGN"
+    )
     args = parser.parse_args()
     from physbias.report import environment, print_table
 
@@ -81,32 +83,69 @@ def main():
         width = _width_for(size)
         for curvature in ("full", "kfac"):
             if curvature == "full" and size > args.full_max:
-                rows.append({"target_params": f"{size:.0e}", "curvature": "full", "width": width, "params": "",
-                             "seconds": "", "first_call_s": "", "peak_MB": "", "GFLOP_equivalent": "",
-                             "note": f"skipped: P^2 = {size**2 * 4 / 1e9:.0f} GB"})
+                rows.append(
+                    {
+                        "target_params": f"{size:.0e}",
+                        "curvature": "full",
+                        "width": width,
+                        "params": "",
+                        "seconds": "",
+                        "first_call_s": "",
+                        "peak_MB": "",
+                        "GFLOP_equivalent": "",
+                        "note": f"skipped: P^2 = {size**2 * 4 / 1e9:.0f} GB",
+                    }
+                )
                 continue
             out = subprocess.run(
                 [sys.executable, "-c", CASE, str(width), curvature, str(args.n_data)],
-                capture_output=True, text=True, env=os.environ | {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+                capture_output=True,
+                text=True,
+                env=os.environ | {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             )
             if out.returncode != 0:
-                rows.append({"target_params": f"{size:.0e}", "curvature": curvature, "width": width, "params": "",
-                             "seconds": "", "first_call_s": "", "peak_MB": "", "GFLOP_equivalent": "",
-                             "note": "failed: " + out.stderr.strip().splitlines()[-1][:80]})
+                rows.append(
+                    {
+                        "target_params": f"{size:.0e}",
+                        "curvature": curvature,
+                        "width": width,
+                        "params": "",
+                        "seconds": "",
+                        "first_call_s": "",
+                        "peak_MB": "",
+                        "GFLOP_equivalent": "",
+                        "note": "failed: " + out.stderr.strip().splitlines()[-1][:80],
+                    }
+                )
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append({
-                "target_params": f"{size:.0e}", "curvature": curvature, "width": width, "params": r["params"],
-                "seconds": round(r["seconds"], 4), "first_call_s": round(r["first_call"], 2),
-                "peak_MB": round(r["peak_mb"]), "GFLOP_equivalent": round(r["seconds"] * rate, 1), "note": "",
-            })
+            rows.append(
+                {
+                    "target_params": f"{size:.0e}",
+                    "curvature": curvature,
+                    "width": width,
+                    "params": r["params"],
+                    "seconds": round(r["seconds"], 4),
+                    "first_call_s": round(r["first_call"], 2),
+                    "peak_MB": round(r["peak_mb"]),
+                    "GFLOP_equivalent": round(r["seconds"] * rate, 1),
+                    "note": "",
+                }
+            )
     print_table(rows, title=f"Laplace evidence, {args.n_data} examples, 10 classes (float32)")
-    kfac = [(r["params"], r["seconds"]) for r in rows if r["curvature"] == "kfac" and r["params"] and r["params"] >= 5e3]
+    kfac = [
+        (r["params"], r["seconds"])
+        for r in rows
+        if r["curvature"] == "kfac" and r["params"] and r["params"] >= 5e3
+    ]
     if len(kfac) >= 2:
         p, t = np.log([k[0] for k in kfac]), np.log([k[1] for k in kfac])
         print(f"KFAC log-log slope of time against parameters (>= 1e4): {np.polyfit(p, t, 1)[0]:.2f}")
     env = environment()
-    print(f"matmul rate {rate:.0f} GFLOP/s (float32, 2048^2); jax {env['jax']}, {env['device']}, {os.cpu_count()} cores")
+    print(
+        f"matmul rate {rate:.0f} GFLOP/s (float32, 2048^2); jax {env['jax']}, {env['device']}, "
+        f"{os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -66,13 +66,22 @@ def main():
         for i, (name, (make, shape)) in enumerate(CASES.items()):
             model = make(jax.random.key(i))
             path = Path(folder) / f"m{i}.eqx"
-            t_save, _ = _time(lambda: physbias.save(model, path), args.repeats)
-            t_load, loaded = _time(lambda: physbias.load(path), args.repeats)
-            fresh = subprocess.run([sys.executable, "-c", FRESH, str(path)], capture_output=True, text=True, check=True)
+            t_save, _ = _time(lambda m=model, p=path: physbias.save(m, p), args.repeats)
+            t_load, loaded = _time(lambda p=path: physbias.load(p), args.repeats)
+            fresh = subprocess.run(
+                [sys.executable, "-c", FRESH, str(path)], capture_output=True, text=True, check=True
+            )
             x = jax.random.normal(jax.random.key(99), shape)
-            same = bool(jnp.all(eqx.filter_jit(lambda m, x: m(x))(loaded, x) == eqx.filter_jit(lambda m, x: m(x))(model, x)))
+            same = bool(
+                jnp.all(
+                    eqx.filter_jit(lambda m, x: m(x))(loaded, x)
+                    == eqx.filter_jit(lambda m, x: m(x))(model, x)
+                )
+            )
             header = len(path.read_bytes().partition(b"\n")[0])
-            n_params = sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
+            n_params = sum(
+                int(np.size(a)) for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))
+            )
             rows.append(
                 {
                     "model": name,
@@ -87,7 +96,10 @@ def main():
             )
     print_table(rows, title="physbias.save / physbias.load")
     env = environment()
-    print(f"jax {env['jax']}, equinox {env['equinox']}, {env['device']}, {os.cpu_count()} cores; median of {args.repeats}")
+    print(
+        f"jax {env['jax']}, equinox {env['equinox']}, {env['device']}, {os.cpu_count()} cores; "
+        f"median of {args.repeats}"
+    )
 
 
 if __name__ == "__main__":

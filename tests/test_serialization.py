@@ -27,7 +27,7 @@ import physbias.dynamics as dynamics
 import physbias.evidence as evidence
 import physbias.groups as groups
 import physbias.nn as nn
-from physbias.groups import SO, O, S, T, Lorentz, Scalar, V, direct_product
+from physbias.groups import SO, Lorentz, O, S, Scalar, T, V, direct_product
 from physbias.losses import mean_squared_error
 from physbias.serialization import SerialisationError, load, load_metadata, save
 from physbias.systems import DistanceConstraints
@@ -74,7 +74,10 @@ CASES = {
         lambda k: nn.TensorProductBilinear(2 * V + Scalar, V, SO(3), key=k, max_copies=1, scale=0.3),
         _x(7),
     ),
-    "InvariantScalar": (lambda k: nn.InvariantScalar(nn.EMLP(V, Scalar, SO(3), width=12, depth=1, key=k)), _x(3)),
+    "InvariantScalar": (
+        lambda k: nn.InvariantScalar(nn.EMLP(V, Scalar, SO(3), width=12, depth=1, key=k)),
+        _x(3),
+    ),
     "ResidualPathway": (lambda k: nn.ResidualPathway(nn.EquivariantLinear(V, V, SO(3), key=k), key=k), _x(3)),
     "RPPPrior": (lambda k: nn.RPPPrior(equivariant=1e-3, flexible=3.0), None),
     # physbias.nn: convolutional and set networks (stored field by field)
@@ -86,11 +89,12 @@ CASES = {
         lambda k: nn.DeepSets(3, 2, width=8, depth=1, aggregation="mean", activation=jax.nn.tanh, key=k),
         _pairs(),
     ),
-    "InteractionNetwork": (lambda k: nn.InteractionNetwork(3, 2, width=8, depth=1, rounds=1, key=k), _pairs()),
+    "InteractionNetwork": (
+        lambda k: nn.InteractionNetwork(3, 2, width=8, depth=1, rounds=1, key=k),
+        _pairs(),
+    ),
     "Standardized": (
-        lambda k: nn.Standardized(
-            eqx.nn.MLP(2, 1, 4, 1, key=k), np.array([2.0, 0.5]), np.array([0.3]), 1.5
-        ),
+        lambda k: nn.Standardized(eqx.nn.MLP(2, 1, 4, 1, key=k), np.array([2.0, 0.5]), np.array([0.3]), 1.5),
         _x(2),
     ),
     "ExpMapRotation": (lambda k: nn.ExpMapRotation(eqx.nn.MLP(2, 3, 4, 1, key=k)), _x(2)),
@@ -118,16 +122,30 @@ CASES = {
         _x(3),
     ),
     "RelaxedSymmetrized": (
-        lambda k: bias.RelaxedSymmetrized(eqx.nn.MLP(3, 3, 4, 1, key=k), bias.Permutation(3, equivariant=True), 0.3),
+        lambda k: bias.RelaxedSymmetrized(
+            eqx.nn.MLP(3, 3, 4, 1, key=k), bias.Permutation(3, equivariant=True), 0.3
+        ),
         _x(3),
     ),
-    "Canonicalized": (lambda k: bias.Canonicalized(eqx.nn.MLP(3, 1, 4, 1, key=k), bias.Permutation(3)), _x(3)),
+    "Canonicalized": (
+        lambda k: bias.Canonicalized(eqx.nn.MLP(3, 1, 4, 1, key=k), bias.Permutation(3)),
+        _x(3),
+    ),
     "OddFunction": (lambda k: bias.OddFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "EvenFunction": (lambda k: bias.EvenFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "PhysicsResidual": (lambda k: bias.PhysicsResidual(jnp.sin, eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
-    "LearnedInvariance": (lambda k: bias.LearnedInvariance(eqx.nn.MLP(2, 2, 4, 1, key=k), extent=0.3, n_samples=4), _x(2)),
-    "SymmetryPenalty": (lambda k: bias.SymmetryPenalty(bias.Scaling(0.7, 1.3, degree=2.0), 0.5, samples=3), None),
-    "Augmentation": (lambda k: bias.Augmentation(bias.Parity(odd=False), bias.Permutation(2), copies=2), None),
+    "LearnedInvariance": (
+        lambda k: bias.LearnedInvariance(eqx.nn.MLP(2, 2, 4, 1, key=k), extent=0.3, n_samples=4),
+        _x(2),
+    ),
+    "SymmetryPenalty": (
+        lambda k: bias.SymmetryPenalty(bias.Scaling(0.7, 1.3, degree=2.0), 0.5, samples=3),
+        None,
+    ),
+    "Augmentation": (
+        lambda k: bias.Augmentation(bias.Parity(odd=False), bias.Permutation(2), copies=2),
+        None,
+    ),
     "AugmentedLoss": (lambda k: bias.AugmentedLoss(mean_squared_error, bias.Parity()), None),
     "Permutation": (lambda k: bias.Permutation(4, equivariant=True), None),
     "Parity": (lambda k: bias.Parity(odd=False), None),
@@ -144,11 +162,15 @@ CASES = {
     "RandomFourierFeatures": (lambda k: evidence.RandomFourierFeatures(2, 6, 3.0, key=k), _x(2)),
     "RBFFeatures": (lambda k: evidence.RBFFeatures(jax.random.normal(k, (4, 2)), 2.0), _x(2)),
     "SymmetrizedFeatures": (
-        lambda k: evidence.SymmetrizedFeatures(evidence.RandomFourierFeatures(2, 6, key=k), bias.Parity(odd=False)),
+        lambda k: evidence.SymmetrizedFeatures(
+            evidence.RandomFourierFeatures(2, 6, key=k), bias.Parity(odd=False)
+        ),
         _x(2),
     ),
     "InterpolatedFeatures": (
-        lambda k: evidence.InterpolatedFeatures(evidence.RandomFourierFeatures(1, 6, key=k), bias.Parity(odd=False), 0.3),
+        lambda k: evidence.InterpolatedFeatures(
+            evidence.RandomFourierFeatures(1, 6, key=k), bias.Parity(odd=False), 0.3
+        ),
         _x(1),
     ),
     "BayesianLinearRegression": (
@@ -158,7 +180,9 @@ CASES = {
     "MatrixNormalPosterior": (lambda k: evidence.MatrixNormalPosterior(eqx.nn.MLP(2, 1, 4, 1, key=k)), _x(2)),
     "MatrixNormalLinear": (lambda k: evidence.MatrixNormalLinear(eqx.nn.Linear(2, 3, key=k)), None),
     "Laplace": (
-        lambda k: evidence.laplace(eqx.nn.MLP(2, 1, 3, 1, key=k), (jnp.ones((5, 2)), jnp.zeros(5)), curvature="full"),
+        lambda k: evidence.laplace(
+            eqx.nn.MLP(2, 1, 3, 1, key=k), (jnp.ones((5, 2)), jnp.zeros(5)), curvature="full"
+        ),
         None,
     ),
     "KroneckerFactors": (
@@ -213,9 +237,10 @@ def test_model_round_trips_through_save_and_load(make, probe, tmp_path, getkey):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     # Static settings survive: everything but the arrays is described by the header alike.
-    assert json.loads(path.read_bytes().partition(b"\n")[0])["model"] == json.loads(
-        save(loaded, tmp_path / "again.eqx").read_bytes().partition(b"\n")[0]
-    )["model"]
+    assert (
+        json.loads(path.read_bytes().partition(b"\n")[0])["model"]
+        == json.loads(save(loaded, tmp_path / "again.eqx").read_bytes().partition(b"\n")[0])["model"]
+    )
     if probe is not None:
         x = probe(getkey())
         out = eqx.filter_jit(lambda m, x: m(x))
@@ -259,7 +284,10 @@ def test_a_module_outside_the_trusted_packages_needs_allow(tmp_path, getkey):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"not a model\n", "not a physbias model file"), (b'{"format": "physbias.model", "format_version": 99}\n', "upgrade")],
+    [
+        (b"not a model\n", "not a physbias model file"),
+        (b'{"format": "physbias.model", "format_version": 99}\n', "upgrade"),
+    ],
 )
 def test_a_file_that_is_not_a_model_is_refused(content, message, tmp_path):
     (tmp_path / "m.eqx").write_bytes(content)

@@ -301,15 +301,16 @@ def _rollout(args) -> int:
 
     from ._io import atomic_write_text
     from .data import TrajectoryDataset, trajectories_to_csv
-    from .dynamics.integrators import RK4, rollout
     from .dynamics import AbstractDynamics
+    from .dynamics.integrators import RK4, rollout
     from .serialization import load, load_metadata
 
     try:
         model, spec = load(args.model), load_metadata(args.model)
         if not isinstance(model, AbstractDynamics) or "dt" not in spec:
             raise ValueError(
-                f"--model: {args.model} holds a {type(model).__name__}, not a dynamics model saved by `physbias fit`"
+                f"--model: {args.model} holds a {type(model).__name__}, "
+                "not a dynamics model saved by `physbias fit`"
             )
         x0 = np.array([float(v) for v in args.x0.split(",")], dtype=np.float32)
     except (FileNotFoundError, ValueError) as exc:

@@ -66,8 +66,14 @@ def marglik_fit(
     while done < epochs:
         span = min(burn_in - done if done < burn_in else frequency, epochs - done)
         result = fit(
-            model, map_loss(likelihood, jnp.asarray(delta), sigma, n), (x, y), key=jax.random.fold_in(key, done),
-            epochs=span, learning_rate=learning_rate, batch_size=batch_size, progress=progress,
+            model,
+            map_loss(likelihood, jnp.asarray(delta), sigma, n),
+            (x, y),
+            key=jax.random.fold_in(key, done),
+            epochs=span,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            progress=progress,
         )
         model, done = result.model, done + span
         losses.append(result.losses)
@@ -76,9 +82,12 @@ def marglik_fit(
         if done >= burn_in:
             lap = laplace(model, (x, y), likelihood=likelihood, curvature=curvature)
             hyper = optimize_hyperparameters(
-                lap, steps=hyper_steps, learning_rate=hyper_learning_rate,
+                lap,
+                steps=hyper_steps,
+                learning_rate=hyper_learning_rate,
                 prior_precision=delta if np.ndim(delta) == 0 or per_group else float(np.mean(delta)),
-                noise_std=sigma, per_group=per_group,
+                noise_std=sigma,
+                per_group=per_group,
             )
             delta, sigma = hyper.prior_precision, hyper.noise_std
             history.append((done, hyper.log_evidence))
@@ -139,9 +148,13 @@ def invariance_fit(
     for name, v in (("epochs", epochs),):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
-    for name, v in (("learning_rate", learning_rate), ("hyper_learning_rate", hyper_learning_rate),
-                    ("extent_learning_rate", extent_learning_rate), ("prior_precision", prior_precision),
-                    ("noise_std", noise_std)):
+    for name, v in (
+        ("learning_rate", learning_rate),
+        ("hyper_learning_rate", hyper_learning_rate),
+        ("extent_learning_rate", extent_learning_rate),
+        ("prior_precision", prior_precision),
+        ("noise_std", noise_std),
+    ):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be positive and finite, got {v!r}")
     x, y, k = _check_data(model, data, likelihood)
@@ -159,7 +172,11 @@ def invariance_fit(
 
     opt_theta = optax.adam(learning_rate)
     opt_hyper = optax.adam(hyper_learning_rate)
-    opt_eta = optax.adam(optax.cosine_decay_schedule(extent_learning_rate, epochs, extent_learning_rate_final / extent_learning_rate))
+    opt_eta = optax.adam(
+        optax.cosine_decay_schedule(
+            extent_learning_rate, epochs, extent_learning_rate_final / extent_learning_rate
+        )
+    )
 
     def log_evidence(theta, eta, hyper):
         m = combine(jax.lax.stop_gradient(theta), eta)
@@ -185,7 +202,9 @@ def invariance_fit(
         eta = keep(eqx.apply_updates(eta, u_eta), eta)
         hyper = keep(optax.apply_updates(hyper, u_hyper), hyper)
         s_eta, s_hyper = keep(new_s_eta, s_eta), keep(new_s_hyper, s_hyper)
-        extent = jnp.concatenate([jnp.ravel(a) for a in jax.tree_util.tree_leaves(eta)] + [jnp.zeros(0, dtype)])
+        extent = jnp.concatenate(
+            [jnp.ravel(a) for a in jax.tree_util.tree_leaves(eta)] + [jnp.zeros(0, dtype)]
+        )
         return (theta, eta, hyper, s_theta, s_eta, s_hyper), (loss, evidence, extent)
 
     start = time.perf_counter()
@@ -195,8 +214,16 @@ def invariance_fit(
     jax.block_until_ready(losses)
     seconds = time.perf_counter() - start
     theta, eta, hyper = carry[:3]
-    first = np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(eqx.filter(model, eta_spec))] + [np.zeros(0)])
+    first = np.concatenate(
+        [np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(eqx.filter(model, eta_spec))]
+        + [np.zeros(0)]
+    )
     return InvarianceFitResult(
-        combine(theta, eta), float(jnp.exp(hyper[0])), float(jnp.exp(hyper[1])), np.asarray(evidence),
-        np.concatenate([first[None], np.asarray(extents)]), np.asarray(losses), seconds,
+        combine(theta, eta),
+        float(jnp.exp(hyper[0])),
+        float(jnp.exp(hyper[1])),
+        np.asarray(evidence),
+        np.concatenate([first[None], np.asarray(extents)]),
+        np.asarray(losses),
+        seconds,
     )

@@ -29,7 +29,9 @@ def rank_correlation(a, b) -> float:
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape or a.size < 2:
-        raise ValueError(f"rank_correlation needs two 1-D sequences of equal length >= 2, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"rank_correlation needs two 1-D sequences of equal length >= 2, got {a.shape} and {b.shape}"
+        )
     return float(scipy.stats.spearmanr(a, b).statistic)
 
 

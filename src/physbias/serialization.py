@@ -83,7 +83,9 @@ def _qualified(obj, where: str) -> str:
                 return candidate
         except (ImportError, AttributeError):
             continue
-    raise SerialisationError(f"{where}: {obj!r} cannot be saved: `{module}.{name}` does not import back as it")
+    raise SerialisationError(
+        f"{where}: {obj!r} cannot be saved: `{module}.{name}` does not import back as it"
+    )
 
 
 def _import(qualified: str, allow: tuple[str, ...] | None):
@@ -122,7 +124,12 @@ def _encode(value, where: str):
     if isinstance(value, jax.Array):
         if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
             raise SerialisationError(f"{where}: a PRNG key cannot be saved; store jax.random.key_data(key)")
-        return {"ndarray": np.asarray(value).tolist(), "dtype": str(value.dtype), "shape": list(value.shape), "jax": True}
+        return {
+            "ndarray": np.asarray(value).tolist(),
+            "dtype": str(value.dtype),
+            "shape": list(value.shape),
+            "jax": True,
+        }
     if isinstance(value, eqx.Module):
         return _encode_module(value, where)
     if isinstance(value, type):
@@ -299,7 +306,9 @@ def _read(path) -> tuple[dict[str, Any], io.BytesIO]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise SerialisationError(f"{path} is not a physbias model file (its first line is not a {FORMAT} header)")
+        raise SerialisationError(
+            f"{path} is not a physbias model file (its first line is not a {FORMAT} header)"
+        )
     if header.get("format_version", 0) > FORMAT_VERSION:
         raise SerialisationError(
             f"{path} has format version {header['format_version']}; this physbias "

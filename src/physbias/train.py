@@ -84,7 +84,9 @@ def adam_cosine(learning_rate: float, steps: int) -> optax.GradientTransformatio
     return optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, int(steps))))
 
 
-def only(optimizer: optax.GradientTransformation, model, where: Callable[[Any], Any]) -> optax.GradientTransformation:
+def only(
+    optimizer: optax.GradientTransformation, model, where: Callable[[Any], Any]
+) -> optax.GradientTransformation:
     """``optimizer`` on the arrays ``where(model)`` selects (an array or a tuple of them); every
     other array of ``model`` stays where it is (its update is zero).
 

@@ -33,19 +33,33 @@ def test_extent_zero_is_the_plain_model_and_a_full_turn_is_invariant():
 def test_a_fully_invariant_model_still_fits_a_radial_target():
     x = jax.random.normal(jax.random.key(1), (256, 2))
     y = jnp.sum(x**2, axis=1)
-    model = LearnedInvariance(eqx.nn.MLP(2, "scalar", 32, 2, key=jax.random.key(2)), extent=np.pi, n_samples=8)
-    result = fit(model, supervised_loss(), (x, y), key=jax.random.key(3), epochs=400, learning_rate=1e-2, progress=False)
+    model = LearnedInvariance(
+        eqx.nn.MLP(2, "scalar", 32, 2, key=jax.random.key(2)), extent=np.pi, n_samples=8
+    )
+    result = fit(
+        model,
+        supervised_loss(),
+        (x, y),
+        key=jax.random.key(3),
+        epochs=400,
+        learning_rate=1e-2,
+        progress=False,
+    )
     assert result.losses[-1] < 0.01 * result.losses[0]
 
 
 def test_the_evidence_is_differentiable_in_the_extent():
     x = jax.random.normal(jax.random.key(4), (30, 2))
     labels = (jnp.sum(x**2, axis=1) > 1.0).astype(jnp.int32)
-    model = LearnedInvariance(eqx.nn.MLP(2, 2, 6, 1, activation=jnp.tanh, key=jax.random.key(5)), extent=0.6, n_samples=8)
+    model = LearnedInvariance(
+        eqx.nn.MLP(2, 2, 6, 1, activation=jnp.tanh, key=jax.random.key(5)), extent=0.6, n_samples=8
+    )
 
     def evidence(extent):
         m = eqx.tree_at(lambda m: m.extent, model, extent)
-        lap = laplace(m, (x, labels), likelihood="classification", curvature="full", hyperparameters=lambda m: m.extent)
+        lap = laplace(
+            m, (x, labels), likelihood="classification", curvature="full", hyperparameters=lambda m: m.extent
+        )
         return lap.log_evidence(1.0)
 
     with jax.enable_x64(False):
@@ -55,7 +69,9 @@ def test_the_evidence_is_differentiable_in_the_extent():
         fd = (evidence(extent + h) - evidence(extent - h)) / (2 * h)
     assert float(grad) == pytest.approx(float(fd), rel=0.05, abs=0.05)
     # The extent is not a parameter: the parameter count is the MLP's.
-    lap = laplace(model, (x, labels), likelihood="classification", curvature="full", hyperparameters=lambda m: m.extent)
+    lap = laplace(
+        model, (x, labels), likelihood="classification", curvature="full", hyperparameters=lambda m: m.extent
+    )
     assert sum(lap.group_sizes) == 2 * 6 + 6 + 6 * 2 + 2
 
 
@@ -63,8 +79,13 @@ def test_kfac_refuses_an_averaged_model():
     model = LearnedInvariance(eqx.nn.MLP(2, 2, 4, 1, key=jax.random.key(6)))
     x = jnp.ones((4, 2))
     with pytest.raises(ValueError, match="LearnedInvariance"):
-        laplace(model, (x, jnp.zeros(4, jnp.int32)), likelihood="classification", curvature="kfac",
-                hyperparameters=lambda m: m.extent)
+        laplace(
+            model,
+            (x, jnp.zeros(4, jnp.int32)),
+            likelihood="classification",
+            curvature="kfac",
+            hyperparameters=lambda m: m.extent,
+        )
 
 
 @pytest.mark.parametrize(

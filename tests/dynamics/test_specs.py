@@ -106,7 +106,9 @@ def test_the_spec_builds_the_model_it_describes(make, spec, getkey):
     assert jax.tree_util.tree_structure(built_arrays) == jax.tree_util.tree_structure(arrays)
     assert all(
         a.shape == b.shape
-        for a, b in zip(jax.tree_util.tree_leaves(built_arrays), jax.tree_util.tree_leaves(arrays), strict=True)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(built_arrays), jax.tree_util.tree_leaves(arrays), strict=True
+        )
     )
     # Same static settings (they are part of the tree's structure), hence the same function.
     assert jax.tree_util.tree_structure(built) == jax.tree_util.tree_structure(model)

@@ -92,9 +92,7 @@ def test_full_and_diagonal_ggn_match_explicit_jacobians(hessian):
     params, static = eqx.partition(model, eqx.is_inexact_array)
     flat, unravel = ravel_pytree(params)
     f = lambda p, xn: eqx.combine(unravel(p), static)(xn)  # noqa: E731
-    reference = sum(
-        jax.jacfwd(f)(flat, xn).T @ hessian(f(flat, xn)) @ jax.jacfwd(f)(flat, xn) for xn in x
-    )
+    reference = sum(jax.jacfwd(f)(flat, xn).T @ hessian(f(flat, xn)) @ jax.jacfwd(f)(flat, xn) for xn in x)
     full = ggn_full(model, x, hessian, chunk=3)  # chunks of 3 and a remainder of 1
     np.testing.assert_allclose(full, reference, atol=1e-10)
     np.testing.assert_allclose(ggn_diagonal(model, x, hessian, chunk=3), jnp.diag(reference), atol=1e-10)
@@ -137,7 +135,9 @@ def test_per_layer_prior_precision_reduces_to_the_scalar_one():
     x, y = _linear_data(n=20, key=8)
     for curvature in ("full", "diagonal", "kfac"):
         lap = laplace(model, (x, y[:, None]), curvature=curvature)
-        assert float(lap.log_evidence(jnp.full(3, 0.7), 0.3)) == pytest.approx(float(lap.log_evidence(0.7, 0.3)), abs=1e-10)
+        assert float(lap.log_evidence(jnp.full(3, 0.7), 0.3)) == pytest.approx(
+            float(lap.log_evidence(0.7, 0.3)), abs=1e-10
+        )
     with pytest.raises(ValueError, match="one value per parameter group"):
         lap.log_evidence(jnp.ones(2), 0.3)
 
@@ -149,14 +149,28 @@ def test_toy_regression_learns_the_noise_and_the_prior_precision():
     x = jax.random.uniform(kx, (150, 1), jnp.float64, 0.0, 8.0)
     y = jnp.sin(x) + 0.3 * jax.random.normal(ke, (150, 1), jnp.float64)
     model = eqx.nn.MLP(1, 1, 50, 1, activation=jnp.tanh, key=jax.random.key(0), dtype=jnp.float64)
-    model = fit(model, map_loss("regression", 1e-4, 1.0, 150), (x, y), key=jax.random.key(1), epochs=1000,
-                optimizer=adam_cosine(1e-2, 1000), progress=False).model
-    hyper = optimize_hyperparameters(laplace(model, (x, y), curvature="full"), prior_precision=np.e, noise_std=np.e)
+    model = fit(
+        model,
+        map_loss("regression", 1e-4, 1.0, 150),
+        (x, y),
+        key=jax.random.key(1),
+        epochs=1000,
+        optimizer=adam_cosine(1e-2, 1000),
+        progress=False,
+    ).model
+    hyper = optimize_hyperparameters(
+        laplace(model, (x, y), curvature="full"), prior_precision=np.e, noise_std=np.e
+    )
     assert 0.25 <= hyper.noise_std <= 0.33
     assert 0.1 / 3 <= float(hyper.prior_precision) <= 0.3
     assert hyper.history[-1] > hyper.history[0] + 100  # the evidence rose from a poor start
-    mean, var = predictive(model, laplace(model, (x, y), curvature="full"), jnp.array([[4.0], [20.0]]),
-                           hyper.prior_precision, hyper.noise_std)
+    mean, var = predictive(
+        model,
+        laplace(model, (x, y), curvature="full"),
+        jnp.array([[4.0], [20.0]]),
+        hyper.prior_precision,
+        hyper.noise_std,
+    )
     assert abs(float(mean[0, 0]) - np.sin(4.0)) < 0.3
     assert float(var[1, 0]) > 10 * float(var[0, 0])  # far from the data the model is unsure
 
@@ -167,8 +181,16 @@ def test_classification_evidence_prefers_the_model_that_fits_and_marglik_fit_imp
     labels = (x[:, 0] + x[:, 1] > 0).astype(jnp.int32)
     model = eqx.nn.MLP(3, 2, 8, 1, activation=jnp.tanh, key=jax.random.key(10), dtype=jnp.float64)
     before = float(laplace_log_evidence(model, (x, labels), likelihood="classification", prior_precision=1.0))
-    result = marglik_fit(model, (x, labels), key=jax.random.key(11), likelihood="classification",
-                         epochs=200, frequency=50, burn_in=50, hyper_steps=50)
+    result = marglik_fit(
+        model,
+        (x, labels),
+        key=jax.random.key(11),
+        likelihood="classification",
+        epochs=200,
+        frequency=50,
+        burn_in=50,
+        hyper_steps=50,
+    )
     assert result.log_evidence > before + 5
     assert len(result.evidence_history) == 4
     accuracy = float(jnp.mean(jnp.argmax(jax.vmap(result.model)(x), axis=1).astype(jnp.int32) == labels))
@@ -185,7 +207,10 @@ def test_classification_evidence_prefers_the_model_that_fits_and_marglik_fit_imp
         (lambda m, x, y: laplace(m, (x.at[0, 0].set(jnp.nan), y)), "`x` contains NaN"),
         (lambda m, x, y: laplace(m, (x, y[:, None, None])), "`y` must have shape"),
         (lambda m, x, y: laplace(m, (x, y), likelihood="classification"), "integer labels"),
-        (lambda m, x, y: laplace_log_evidence(m, (x, y), prior_precision=0.0), "`prior_precision` must be positive"),
+        (
+            lambda m, x, y: laplace_log_evidence(m, (x, y), prior_precision=0.0),
+            "`prior_precision` must be positive",
+        ),
         (lambda m, x, y: laplace_log_evidence(m, (x, y), noise_std=jnp.inf), "`noise_std` must be positive"),
         (lambda m, x, y: optimize_hyperparameters(laplace(m, (x, y)), steps=0), "`steps`"),
     ],

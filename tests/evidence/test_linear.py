@@ -106,7 +106,9 @@ def test_learned_lambda_finds_the_symmetry_of_the_data(target, even):
     x, y = _data(target, jax.random.key(4))
     rff = RandomFourierFeatures(1, 100, 1.0, key=jax.random.key(5), dtype=jnp.float64)
     model = BayesianLinearRegression(InterpolatedFeatures(rff, Parity(odd=False), 0.5), 1.0, 0.1)
-    result = fit(model, evidence_loss(), (x, y), key=jax.random.key(6), epochs=400, learning_rate=0.05, progress=False)
+    result = fit(
+        model, evidence_loss(), (x, y), key=jax.random.key(6), epochs=400, learning_rate=0.05, progress=False
+    )
     lam = float(result.model.features.strength)
     if even:
         assert 0.9 <= lam <= 1.1
@@ -126,7 +128,9 @@ def test_training_error_does_not_pick_the_symmetry_but_test_error_and_evidence_d
     for lam in (0.01, 0.5, 1.0, 1.5, 1.99):
         p = lam / 2
         m = eqx.tree_at(lambda m: m.features.logit, base, jnp.asarray(np.log(p / (1 - p))))
-        m = fit(m, evidence_loss(), (x, y), key=jax.random.key(0), epochs=200, optimizer=opt, progress=False).model
+        m = fit(
+            m, evidence_loss(), (x, y), key=jax.random.key(0), epochs=200, optimizer=opt, progress=False
+        ).model
         train = float(jnp.sqrt(jnp.mean((m.predict(x, y, x)[0] - y) ** 2)))
         test = float(jnp.sqrt(jnp.mean((m.predict(x, y, xt)[0] - EVEN(xt[:, 0])) ** 2)))
         rows.append((lam, train, test, float(m.log_evidence(x, y))))
@@ -141,7 +145,9 @@ def test_only_moves_the_selected_leaves():
     rff = RandomFourierFeatures(1, 50, 1.0, key=jax.random.key(10), dtype=jnp.float64)
     model = BayesianLinearRegression(rff, 1.0, 0.5)
     opt = only(optax.adam(0.05), model, lambda m: m.log_noise_std)
-    trained = fit(model, evidence_loss(), (x, y), key=jax.random.key(0), epochs=50, optimizer=opt, progress=False).model
+    trained = fit(
+        model, evidence_loss(), (x, y), key=jax.random.key(0), epochs=50, optimizer=opt, progress=False
+    ).model
     assert float(trained.log_noise_std) != float(model.log_noise_std)
     assert float(trained.log_prior_precision) == float(model.log_prior_precision)
     assert float(trained.features.log_omega2) == float(model.features.log_omega2)
@@ -150,18 +156,46 @@ def test_only_moves_the_selected_leaves():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(4), 1.0, 1.0), ValueError, "`y` must have shape"),
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones((3, 1)), 1.0, 1.0), ValueError, "`y` must have shape"),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(4), 1.0, 1.0),
+            ValueError,
+            "`y` must have shape",
+        ),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones((3, 1)), 1.0, 1.0),
+            ValueError,
+            "`y` must have shape",
+        ),
         (lambda: linear_log_evidence(jnp.ones((0, 2)), jnp.ones(0), 1.0, 1.0), ValueError, "empty"),
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.array([1.0, jnp.nan, 0.0]), 1.0, 1.0), ValueError, "`y` contains NaN"),
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 0.0, 1.0), ValueError, "`prior_precision` must be positive"),
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 1.0, -1.0), ValueError, "`noise_std` must be positive"),
-        (lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 1.0, 1.0, form="x"), ValueError, "`form`"),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.array([1.0, jnp.nan, 0.0]), 1.0, 1.0),
+            ValueError,
+            "`y` contains NaN",
+        ),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 0.0, 1.0),
+            ValueError,
+            "`prior_precision` must be positive",
+        ),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 1.0, -1.0),
+            ValueError,
+            "`noise_std` must be positive",
+        ),
+        (
+            lambda: linear_log_evidence(jnp.ones((3, 2)), jnp.ones(3), 1.0, 1.0, form="x"),
+            ValueError,
+            "`form`",
+        ),
         (lambda: RandomFourierFeatures(1, 0, key=jax.random.key(0)), ValueError, "`n_features`"),
         (lambda: RandomFourierFeatures(1, 5, -1.0, key=jax.random.key(0)), ValueError, "`omega2`"),
         (lambda: RBFFeatures(jnp.array([[jnp.inf]])), ValueError, "`centres` contains NaN"),
         (lambda: InterpolatedFeatures(lambda x: x, Parity(), 2.5), ValueError, "`strength` must lie in"),
-        (lambda: RandomFourierFeatures(2, 5, key=jax.random.key(0))(jnp.ones(3)), ValueError, "shape \\(2,\\)"),
+        (
+            lambda: RandomFourierFeatures(2, 5, key=jax.random.key(0))(jnp.ones(3)),
+            ValueError,
+            "shape \\(2,\\)",
+        ),
         (lambda: BayesianLinearRegression(lambda x: x, 1.0, 0.0), ValueError, "`noise_std`"),
     ],
 )

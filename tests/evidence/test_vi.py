@@ -19,13 +19,17 @@ def _float64():
 
 
 def _layer(key=0, out=3, inp=2):
-    layer = MatrixNormalLinear(eqx.nn.Linear(inp, out, key=jax.random.key(key), dtype=jnp.float64), init_std=0.3)
+    layer = MatrixNormalLinear(
+        eqx.nn.Linear(inp, out, key=jax.random.key(key), dtype=jnp.float64), init_std=0.3
+    )
     k1, k2 = jax.random.split(jax.random.key(key + 1))
     return eqx.tree_at(
         lambda m: (m.row_factor, m.column_factor),
         layer,
-        (layer.row_factor + 0.3 * jax.random.normal(k1, (out, out), jnp.float64),
-         layer.column_factor + 0.3 * jax.random.normal(k2, (inp, inp), jnp.float64)),
+        (
+            layer.row_factor + 0.3 * jax.random.normal(k1, (out, out), jnp.float64),
+            layer.column_factor + 0.3 * jax.random.normal(k2, (inp, inp), jnp.float64),
+        ),
     )
 
 
@@ -68,8 +72,15 @@ def test_optimised_elbo_of_linear_regression_reaches_the_exact_evidence_from_bel
     sigma, v = 0.2, 1.0
     linear = eqx.nn.Linear(3, "scalar", use_bias=False, key=kw, dtype=jnp.float64)
     posterior = MatrixNormalPosterior(linear, init_std=0.1)
-    result = fit(posterior, elbo_loss(noise_std=sigma, n_samples=16, prior_variance=v), (x, y),
-                 key=jax.random.key(8), epochs=3000, learning_rate=1e-2, progress=False)
+    result = fit(
+        posterior,
+        elbo_loss(noise_std=sigma, n_samples=16, prior_variance=v),
+        (x, y),
+        key=jax.random.key(8),
+        epochs=3000,
+        learning_rate=1e-2,
+        progress=False,
+    )
     exact = float(linear_log_evidence(x, y, 1.0 / v, sigma))
     start = float(_exact_elbo(posterior, x, y, sigma, v))
     final = float(_exact_elbo(result.model, x, y, sigma, v))

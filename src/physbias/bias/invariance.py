@@ -52,12 +52,16 @@ def affine_resample(image: Float[Array, "... H W"], matrix: Float[Array, "3 3"])
     output pixel ``p`` takes the bilinear interpolation of ``image`` at ``matrix @ p`` (zero
     outside). Leading axes (channels) are mapped alike."""
     h, w = image.shape[-2:]
-    rows, cols = jnp.meshgrid(jnp.arange(h, dtype=matrix.dtype), jnp.arange(w, dtype=matrix.dtype), indexing="ij")
+    rows, cols = jnp.meshgrid(
+        jnp.arange(h, dtype=matrix.dtype), jnp.arange(w, dtype=matrix.dtype), indexing="ij"
+    )
     points = jnp.stack([cols - (w - 1) / 2, rows - (h - 1) / 2, jnp.ones_like(rows)])  # (3, H, W)
     source = jnp.einsum("ij,jhw->ihw", matrix, points)
     coords = [source[1] + (h - 1) / 2, source[0] + (w - 1) / 2]
     flat = image.reshape(-1, h, w)
-    out = jax.vmap(lambda im: jax.scipy.ndimage.map_coordinates(im, coords, order=1, mode="constant", cval=0.0))(flat)
+    out = jax.vmap(
+        lambda im: jax.scipy.ndimage.map_coordinates(im, coords, order=1, mode="constant", cval=0.0)
+    )(flat)
     return out.reshape(image.shape)
 
 
@@ -88,19 +92,36 @@ class LearnedInvariance(AbstractBias):
     hard: ClassVar[bool] = False
 
     def __init__(
-        self, model, generators=ROTATION_2D, extent=0.05, *, n_samples: int = 32, seed: int = 0, images: bool = False
+        self,
+        model,
+        generators=ROTATION_2D,
+        extent=0.05,
+        *,
+        n_samples: int = 32,
+        seed: int = 0,
+        images: bool = False,
     ):
         generators = np.asarray(generators, dtype=float)
         if generators.ndim != 3 or generators.shape[1] != generators.shape[2] or generators.shape[0] == 0:
-            raise ValueError(f"LearnedInvariance: `generators` must have shape (K, d, d), got {generators.shape}")
+            raise ValueError(
+                f"LearnedInvariance: `generators` must have shape (K, d, d), got {generators.shape}"
+            )
         if not np.all(np.isfinite(generators)):
             raise ValueError("LearnedInvariance: `generators` contains NaN or inf")
         if images and generators.shape[1] != 3:
-            raise ValueError(f"LearnedInvariance: image generators must be (K, 3, 3) homogeneous, got {generators.shape}")
+            raise ValueError(
+                f"LearnedInvariance: image generators must be (K, 3, 3) homogeneous, got {generators.shape}"
+            )
         k = generators.shape[0]
-        extent = np.broadcast_to(np.asarray(extent, dtype=float), (k,)) if np.ndim(extent) == 0 else np.asarray(extent, float)
+        extent = (
+            np.broadcast_to(np.asarray(extent, dtype=float), (k,))
+            if np.ndim(extent) == 0
+            else np.asarray(extent, float)
+        )
         if extent.shape != (k,) or not np.all(np.isfinite(extent)) or np.any(extent < 0):
-            raise ValueError(f"LearnedInvariance: `extent` must be >= 0, scalar or shape ({k},), got {extent!r}")
+            raise ValueError(
+                f"LearnedInvariance: `extent` must be >= 0, scalar or shape ({k},), got {extent!r}"
+            )
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"LearnedInvariance: `n_samples` must be a positive integer, got {n_samples!r}")
         if k == 1:
@@ -123,7 +144,9 @@ class LearnedInvariance(AbstractBias):
     def __call__(self, x: Array) -> Array:
         if self.images:
             if x.ndim < 2:
-                raise ValueError(f"LearnedInvariance: an image input must have shape (..., H, W), got {x.shape}")
+                raise ValueError(
+                    f"LearnedInvariance: an image input must have shape (..., H, W), got {x.shape}"
+                )
             mats = self.transformations().astype(x.dtype)
             return jnp.mean(jax.vmap(lambda m: self.model(affine_resample(x, m)))(mats), axis=0)
         d = len(self.generators[0])

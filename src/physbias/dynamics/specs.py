@@ -7,7 +7,6 @@ of the saved model (:func:`physbias.save`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jax

@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
@@ -85,7 +85,9 @@ def _accumulate(chunk_sum, x, chunk: int, init):
     whole = (n // size) * size
     add = lambda a, b: jax.tree_util.tree_map(jnp.add, a, b)  # noqa: E731
     total = jax.lax.scan(
-        lambda acc, xs: (add(acc, chunk_sum(xs)), None), init, x[:whole].reshape(n // size, size, *x.shape[1:])
+        lambda acc, xs: (add(acc, chunk_sum(xs)), None),
+        init,
+        x[:whole].reshape(n // size, size, *x.shape[1:]),
     )[0]
     if whole < n:
         total = add(total, chunk_sum(x[whole:]))
@@ -93,7 +95,12 @@ def _accumulate(chunk_sum, x, chunk: int, init):
 
 
 def ggn_full(
-    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32, params: Filter = eqx.is_inexact_array
+    model,
+    x: Float[Array, "N ..."],
+    output_hessian: OutputHessian,
+    *,
+    chunk: int = 32,
+    params: Filter = eqx.is_inexact_array,
 ) -> Float[Array, "P P"]:
     """``G = sum_n J_n^T Lambda_n J_n`` as a dense ``(P, P)`` matrix (``ravel_pytree`` order)."""
     flat, jac = _per_example_jacobian(model, params)
@@ -107,7 +114,12 @@ def ggn_full(
 
 
 def ggn_diagonal(
-    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 32, params: Filter = eqx.is_inexact_array
+    model,
+    x: Float[Array, "N ..."],
+    output_hessian: OutputHessian,
+    *,
+    chunk: int = 32,
+    params: Filter = eqx.is_inexact_array,
 ) -> Float[Array, " P"]:
     """The diagonal of :func:`ggn_full` without forming the ``(P, P)`` matrix."""
     flat, jac = _per_example_jacobian(model, params)
@@ -155,7 +167,12 @@ class KroneckerFactors(eqx.Module):
 
 
 def ggn_kfac(
-    model, x: Float[Array, "N ..."], output_hessian: OutputHessian, *, chunk: int = 256, params: Filter = eqx.is_inexact_array
+    model,
+    x: Float[Array, "N ..."],
+    output_hessian: OutputHessian,
+    *,
+    chunk: int = 256,
+    params: Filter = eqx.is_inexact_array,
 ) -> KroneckerFactors:
     """KFAC factors of the GGN for every ``equinox.nn.Linear`` of ``model`` (see the module docstring).
 
@@ -164,13 +181,17 @@ def ggn_kfac(
             Linear layer at all.
     """
     linears = _check_kfac_supported(model, params)
-    out_shapes = [eqx.filter_eval_shape(lin, jnp.zeros(_in_shape(lin), lin.weight.dtype)).shape for lin in linears]
+    out_shapes = [
+        eqx.filter_eval_shape(lin, jnp.zeros(_in_shape(lin), lin.weight.dtype)).shape for lin in linears
+    ]
 
     def per_example(xn):
         def forward(perturbations):
             record: list = []
             taps = iter(_Tap(lin, p, record) for lin, p in zip(linears, perturbations, strict=True))
-            tapped = jax.tree_util.tree_map(lambda n: next(taps) if _is_linear(n) else n, model, is_leaf=_is_linear)
+            tapped = jax.tree_util.tree_map(
+                lambda n: next(taps) if _is_linear(n) else n, model, is_leaf=_is_linear
+            )
             return _outputs(tapped, xn), record
 
         zeros = [jnp.zeros(s, linears[0].weight.dtype) for s in out_shapes]
@@ -205,10 +226,14 @@ def _in_shape(linear: eqx.nn.Linear) -> tuple[int, ...]:
 def kfac_logdet(factors: KroneckerFactors, scale, prior_precision: Array) -> Array:
     """``sum_l sum_ij log(scale lambda^B_li lambda^A_lj + delta_l)``; ``prior_precision`` is a scalar
     or one value per layer."""
-    delta = jnp.broadcast_to(prior_precision, (len(factors.eig_b),)) if jnp.ndim(prior_precision) == 0 else prior_precision
+    delta = (
+        jnp.broadcast_to(prior_precision, (len(factors.eig_b),))
+        if jnp.ndim(prior_precision) == 0
+        else prior_precision
+    )
     total = jnp.zeros((), delta.dtype)
-    for l, (eb, ea) in enumerate(zip(factors.eig_b, factors.eig_a, strict=True)):
-        total = total + jnp.sum(jnp.log(scale * eb[:, None] * ea[None, :] + delta[l]))
+    for layer, (eb, ea) in enumerate(zip(factors.eig_b, factors.eig_a, strict=True)):
+        total = total + jnp.sum(jnp.log(scale * eb[:, None] * ea[None, :] + delta[layer]))
     return total
 
 

@@ -40,7 +40,9 @@ def _positive(value, name: str) -> float:
 
 def _check_point(x: Array, d: int, owner: str) -> None:
     if x.shape != (d,):
-        raise ValueError(f"{owner}: one input must have shape ({d},), got {x.shape}; use jax.vmap for a batch")
+        raise ValueError(
+            f"{owner}: one input must have shape ({d},), got {x.shape}; use jax.vmap for a batch"
+        )
 
 
 class RandomFourierFeatures(eqx.Module):

@@ -87,9 +87,14 @@ def _check_data(model, data, likelihood: str):
             raise ValueError(f"`y` must have shape {expected} for a model with {k} output(s), got {y.shape}")
     else:
         if y.shape != (x.shape[0],) or not jnp.issubdtype(y.dtype, jnp.integer):
-            raise ValueError(f"classification `y` must be integer labels of shape ({x.shape[0]},), got {y.dtype} {y.shape}")
+            raise ValueError(
+                f"classification `y` must be integer labels of shape ({x.shape[0]},), got {y.dtype} {y.shape}"
+            )
         if int(y.min()) < 0 or int(y.max()) >= k:
-            raise ValueError(f"labels must lie in [0, {k}) for a model with {k} outputs, got [{int(y.min())}, {int(y.max())}]")
+            raise ValueError(
+                f"labels must lie in [0, {k}) for a model with {k} outputs, "
+                f"got [{int(y.min())}, {int(y.max())}]"
+            )
     return x, y, k
 
 
@@ -132,8 +137,12 @@ class Laplace(eqx.Module):
         if self.kind == "kfac":
             logdet = kfac_logdet(self.curvature, scale, delta)
         else:
-            per_param = jnp.repeat(delta, np.asarray(self.group_sizes), total_repeat_length=sum(self.group_sizes))
-            logdet = (dense_logdet if self.kind == "full" else diagonal_logdet)(self.curvature, scale, per_param)
+            per_param = jnp.repeat(
+                delta, np.asarray(self.group_sizes), total_repeat_length=sum(self.group_sizes)
+            )
+            logdet = (dense_logdet if self.kind == "full" else diagonal_logdet)(
+                self.curvature, scale, per_param
+            )
         prior = -0.5 * jnp.sum(delta * self.squared_norms) + 0.5 * jnp.sum(sizes * jnp.log(delta))
         return self.log_likelihood(noise_std) + prior - 0.5 * logdet
 
@@ -164,14 +173,21 @@ def laplace(
         raise ValueError(f"`curvature` must be one of {CURVATURES}, got {curvature!r}")
     x, y, k = _check_data(model, data, likelihood)
     params = parameters_filter(model, hyperparameters)
-    if curvature == "kfac" and any(isinstance(n, LearnedInvariance) for n in jax.tree_util.tree_leaves(model, is_leaf=lambda n: isinstance(n, LearnedInvariance))):
+    if curvature == "kfac" and any(
+        isinstance(n, LearnedInvariance)
+        for n in jax.tree_util.tree_leaves(model, is_leaf=lambda n: isinstance(n, LearnedInvariance))
+    ):
         raise ValueError(
             "curvature='kfac' does not support a LearnedInvariance (its layers run once per sampled "
             "transformation): use curvature='full' or 'diagonal'"
         )
     groups = parameter_groups(model, params)
-    fit_term, squared, curv = _laplace_arrays(model, x, y, likelihood, curvature, chunk, tuple(s for _, s in groups), params)
-    return Laplace(fit_term, squared, curv, likelihood, curvature, int(x.shape[0]), k, tuple(s for _, s in groups))
+    fit_term, squared, curv = _laplace_arrays(
+        model, x, y, likelihood, curvature, chunk, tuple(s for _, s in groups), params
+    )
+    return Laplace(
+        fit_term, squared, curv, likelihood, curvature, int(x.shape[0]), k, tuple(s for _, s in groups)
+    )
 
 
 @eqx.filter_jit  # compiled once per model structure, data shape and setting
@@ -225,11 +241,21 @@ def predictive(model, lap: Laplace, x: Array, prior_precision, noise_std=1.0) ->
     return _outputs(model, x), variance
 
 
-def laplace_log_evidence(model, data, *, likelihood: Likelihood = "regression", curvature: Curvature = "kfac", prior_precision=1.0, noise_std=1.0) -> Array:
+def laplace_log_evidence(
+    model,
+    data,
+    *,
+    likelihood: Likelihood = "regression",
+    curvature: Curvature = "kfac",
+    prior_precision=1.0,
+    noise_std=1.0,
+) -> Array:
     """:func:`laplace` then :meth:`Laplace.log_evidence` at the given hyperparameters."""
     _check_positive(prior_precision, "prior_precision")
     _check_positive(noise_std, "noise_std")
-    return laplace(model, data, likelihood=likelihood, curvature=curvature).log_evidence(prior_precision, noise_std)
+    return laplace(model, data, likelihood=likelihood, curvature=curvature).log_evidence(
+        prior_precision, noise_std
+    )
 
 
 def _check_positive(value, name: str) -> None:
@@ -290,7 +316,13 @@ def optimize_hyperparameters(
     return Hyperparameters(np.asarray(delta), float(jnp.exp(params[1])), final, np.asarray(history))
 
 
-def map_loss(likelihood: Likelihood, prior_precision, noise_std, n_data: int, hyperparameters: Callable[[Any], Any] | None = None):
+def map_loss(
+    likelihood: Likelihood,
+    prior_precision,
+    noise_std,
+    n_data: int,
+    hyperparameters: Callable[[Any], Any] | None = None,
+):
     """A :func:`physbias.fit` loss: ``-(log p(D | theta) + log p(theta)) / N`` on a batch (the
     likelihood term is the batch mean, scaled to the data set). ``prior_precision`` is a scalar or
     one value per parameter group; ``hyperparameters`` selects arrays outside the prior."""

@@ -128,7 +128,8 @@ class BayesianLinearRegression(eqx.Module):
         >>> rff = RandomFourierFeatures(1, 50, key=jax.random.key(0))
         >>> x = jax.numpy.linspace(-2, 2, 20)[:, None]
         >>> y = jax.numpy.sin(x[:, 0])  # noise-free: a small noise_std explains it better
-        >>> quiet, noisy = BayesianLinearRegression(rff, noise_std=0.1), BayesianLinearRegression(rff, noise_std=1.0)
+        >>> quiet = BayesianLinearRegression(rff, noise_std=0.1)
+        >>> noisy = BayesianLinearRegression(rff, noise_std=1.0)
         >>> bool(quiet.log_evidence(x, y) > noisy.log_evidence(x, y))
         True
     """

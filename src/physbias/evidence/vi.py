@@ -82,7 +82,9 @@ class MatrixNormalLinear(eqx.Module):
         trace = jnp.sum(lu**2) * jnp.sum(lv**2)
         logdet_u = 2 * jnp.sum(jnp.log(jnp.diag(lu)))
         logdet_v = 2 * jnp.sum(jnp.log(jnp.diag(lv)))
-        return 0.5 * ((trace + jnp.sum(self.mean**2)) / v - d + d * jnp.log(v) - inp * logdet_u - out * logdet_v)
+        return 0.5 * (
+            (trace + jnp.sum(self.mean**2)) / v - d + d * jnp.log(v) - inp * logdet_u - out * logdet_v
+        )
 
     def optimal_prior_variance(self) -> Array:
         """``v* = (tr U tr V + |M|^2) / d``, the prior variance that minimises :meth:`kl`."""
@@ -93,11 +95,16 @@ class MatrixNormalLinear(eqx.Module):
         """An ``equinox.nn.Linear`` with ``weight`` and this layer's bias."""
         out, inp = self.mean.shape
         layer = eqx.nn.Linear(
-            "scalar" if self.scalar_in else inp, "scalar" if self.scalar_out else out,
-            use_bias=self.bias is not None, key=jax.random.key(0), dtype=self.mean.dtype,
+            "scalar" if self.scalar_in else inp,
+            "scalar" if self.scalar_out else out,
+            use_bias=self.bias is not None,
+            key=jax.random.key(0),
+            dtype=self.mean.dtype,
         )
-        return eqx.tree_at(lambda m: m.weight, layer, weight) if self.bias is None else eqx.tree_at(
-            lambda m: (m.weight, m.bias), layer, (weight, self.bias)
+        return (
+            eqx.tree_at(lambda m: m.weight, layer, weight)
+            if self.bias is None
+            else eqx.tree_at(lambda m: (m.weight, m.bias), layer, (weight, self.bias))
         )
 
 
@@ -118,22 +125,31 @@ class MatrixNormalPosterior(eqx.Module):
         if not any(isinstance(n, eqx.nn.Linear) for n in jax.tree_util.tree_leaves(model, is_leaf=_is_layer)):
             raise ValueError("MatrixNormalPosterior found no equinox.nn.Linear layer in the model")
         self.model = jax.tree_util.tree_map(
-            lambda n: MatrixNormalLinear(n, init_std) if isinstance(n, eqx.nn.Linear) else n, model, is_leaf=_is_layer
+            lambda n: MatrixNormalLinear(n, init_std) if isinstance(n, eqx.nn.Linear) else n,
+            model,
+            is_leaf=_is_layer,
         )
 
     def layers(self) -> list[MatrixNormalLinear]:
-        return [n for n in jax.tree_util.tree_leaves(self.model, is_leaf=_is_layer) if isinstance(n, MatrixNormalLinear)]
+        return [
+            n
+            for n in jax.tree_util.tree_leaves(self.model, is_leaf=_is_layer)
+            if isinstance(n, MatrixNormalLinear)
+        ]
 
     def sample_model(self, key: PRNGKeyArray):
         keys = iter(jax.random.split(key, len(self.layers())))
         return jax.tree_util.tree_map(
             lambda n: n.linear(n.sample_weight(next(keys))) if isinstance(n, MatrixNormalLinear) else n,
-            self.model, is_leaf=_is_layer,
+            self.model,
+            is_leaf=_is_layer,
         )
 
     def mean_model(self):
         return jax.tree_util.tree_map(
-            lambda n: n.linear(n.mean) if isinstance(n, MatrixNormalLinear) else n, self.model, is_leaf=_is_layer
+            lambda n: n.linear(n.mean) if isinstance(n, MatrixNormalLinear) else n,
+            self.model,
+            is_leaf=_is_layer,
         )
 
     def __call__(self, x, *, key: PRNGKeyArray | None = None):
@@ -143,13 +159,25 @@ class MatrixNormalPosterior(eqx.Module):
         """Sum of the layers' KL terms; ``"optimal"`` uses each layer's closed-form ``v*``."""
         total = jnp.zeros((), self.layers()[0].mean.dtype)
         for layer in self.layers():
-            v = jax.lax.stop_gradient(layer.optimal_prior_variance()) if prior_variance == "optimal" else prior_variance
+            v = (
+                jax.lax.stop_gradient(layer.optimal_prior_variance())
+                if prior_variance == "optimal"
+                else prior_variance
+            )
             total = total + layer.kl(v)
         return total
 
 
-def elbo(posterior: MatrixNormalPosterior, data, key: PRNGKeyArray, *, likelihood: Literal["regression", "classification"] = "regression",
-         noise_std: float = 1.0, n_samples: int = 1, prior_variance: float | str = 1.0) -> Array:
+def elbo(
+    posterior: MatrixNormalPosterior,
+    data,
+    key: PRNGKeyArray,
+    *,
+    likelihood: Literal["regression", "classification"] = "regression",
+    noise_std: float = 1.0,
+    n_samples: int = 1,
+    prior_variance: float | str = 1.0,
+) -> Array:
     """The reparameterised ELBO ``E_q[log p(D | W)] - KL`` on the whole data set ``(x, y)``."""
     x, y = data
     if likelihood not in ("regression", "classification"):
@@ -162,7 +190,9 @@ def elbo(posterior: MatrixNormalPosterior, data, key: PRNGKeyArray, *, likelihoo
         f = jax.vmap(lambda xn: jnp.reshape(model(xn), (-1,)))(x)
         if likelihood == "regression":
             resid = f - jnp.reshape(y, f.shape)
-            return -0.5 * jnp.sum(resid**2) / noise_std**2 - resid.size * (math.log(noise_std) + 0.5 * math.log(2 * math.pi))
+            return -0.5 * jnp.sum(resid**2) / noise_std**2 - resid.size * (
+                math.log(noise_std) + 0.5 * math.log(2 * math.pi)
+            )
         labels = y.astype(jnp.int32)
         return jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(f), labels[:, None], axis=1))
 
@@ -170,8 +200,13 @@ def elbo(posterior: MatrixNormalPosterior, data, key: PRNGKeyArray, *, likelihoo
     return expected - posterior.kl(prior_variance)
 
 
-def elbo_loss(likelihood: Literal["regression", "classification"] = "regression", *, noise_std: float = 1.0,
-              n_samples: int = 1, prior_variance: float | str = 1.0):
+def elbo_loss(
+    likelihood: Literal["regression", "classification"] = "regression",
+    *,
+    noise_std: float = 1.0,
+    n_samples: int = 1,
+    prior_variance: float | str = 1.0,
+):
     """A :func:`physbias.fit` loss: ``-ELBO / N`` of a :class:`MatrixNormalPosterior` on the batch
     (train on the full batch, or scale: the KL is for the whole data set)."""
     if not (np.isfinite(noise_std) and noise_std > 0):
@@ -181,7 +216,17 @@ def elbo_loss(likelihood: Literal["regression", "classification"] = "regression"
 
     def loss(posterior, batch, key):
         n = batch[0].shape[0]
-        return -elbo(posterior, batch, key, likelihood=likelihood, noise_std=noise_std, n_samples=n_samples,
-                     prior_variance=prior_variance) / n
+        return (
+            -elbo(
+                posterior,
+                batch,
+                key,
+                likelihood=likelihood,
+                noise_std=noise_std,
+                n_samples=n_samples,
+                prior_variance=prior_variance,
+            )
+            / n
+        )
 
     return loss

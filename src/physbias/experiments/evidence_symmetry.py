@@ -46,7 +46,12 @@ TARGETS = {
 class EvidenceSymmetryConfig(ExperimentConfig):
     """Research setup of M18: N = 30, x ~ U[-3, 3], noise 0.1, M = 100 random Fourier features."""
 
-    QUICK = {"omega2_grid": (0.1, 0.3, 1.0, 3.0, 10.0, 100.0), "hyper_steps": 150, "strength_steps": 300, "snapshots": 6}
+    QUICK = {
+        "omega2_grid": (0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
+        "hyper_steps": 150,
+        "strength_steps": 300,
+        "snapshots": 6,
+    }
     FULL = {}
 
     n_train: int = positive(30)
@@ -92,7 +97,9 @@ def _scores(model: BayesianLinearRegression, train, test) -> dict:
 
 def _learn_strength(config, rff, train, key):
     """Type-II ML of (lambda, omega^2, alpha, sigma); lambda recorded ``snapshots`` times."""
-    model = BayesianLinearRegression(InterpolatedFeatures(rff, Parity(odd=False), config.strength_init), 1.0, 0.1)
+    model = BayesianLinearRegression(
+        InterpolatedFeatures(rff, Parity(odd=False), config.strength_init), 1.0, 0.1
+    )
     per = config.strength_steps // config.snapshots
     trajectory, steps = [(0, float(model.features.strength))], 0
     results = []
@@ -101,8 +108,13 @@ def _learn_strength(config, rff, train, key):
         # A fresh Adam state per segment (fit does not return its state); the segments are long
         # enough (50 steps by default) for Adam's moment estimates to settle.
         result = fit(
-            model, evidence_loss(), train, key=jax.random.fold_in(key, i), epochs=n,
-            learning_rate=config.learning_rate, progress=False,
+            model,
+            evidence_loss(),
+            train,
+            key=jax.random.fold_in(key, i),
+            epochs=n,
+            learning_rate=config.learning_rate,
+            progress=False,
         )
         model, steps = result.model, steps + n
         results.append(result)
@@ -129,36 +141,60 @@ def run(config: EvidenceSymmetryConfig, *, seed: int = 0, progress: bool = True)
                     model = BayesianLinearRegression(features, 1.0, 0.1)
                     # omega^2 fixed by the grid: only alpha and sigma are set by the evidence.
                     optimizer = only(
-                        optax.adam(config.learning_rate), model, lambda m: (m.log_prior_precision, m.log_noise_std)
+                        optax.adam(config.learning_rate),
+                        model,
+                        lambda m: (m.log_prior_precision, m.log_noise_std),
                     )
                     result = fit(
-                        model, evidence_loss(), train, key=k_fit, epochs=config.hyper_steps,
-                        optimizer=optimizer, progress=False,
+                        model,
+                        evidence_loss(),
+                        train,
+                        key=k_fit,
+                        epochs=config.hyper_steps,
+                        optimizer=optimizer,
+                        progress=False,
                     )
-                    row = {"task": name, "basis": basis, "omega2": omega2, "lambda": 0.0 if basis == "plain" else 1.0}
+                    row = {
+                        "task": name,
+                        "basis": basis,
+                        "omega2": omega2,
+                        "lambda": 0.0 if basis == "plain" else 1.0,
+                    }
                     row |= _scores(result.model, train, test) | {"diverged": result.diverged}
                     grid_rows.append(row)
             evidence = [r["log_evidence"] for r in grid_rows]
             test_err = [-r["test_rmse"] for r in grid_rows]
             train_err = [-r["train_rmse"] for r in grid_rows]
-            rho_evidence, rho_train = rank_correlation(evidence, test_err), rank_correlation(train_err, test_err)
+            rho_evidence, rho_train = (
+                rank_correlation(evidence, test_err),
+                rank_correlation(train_err, test_err),
+            )
             best_evidence = max(grid_rows, key=lambda r: r["log_evidence"])
             best_train = min(grid_rows, key=lambda r: r["train_rmse"])
             best_test = min(grid_rows, key=lambda r: r["test_rmse"])
             for r in grid_rows:
                 r["picked_by"] = ",".join(
-                    label for label, best in (("evidence", best_evidence), ("train", best_train), ("test", best_test))
+                    label
+                    for label, best in (
+                        ("evidence", best_evidence),
+                        ("train", best_train),
+                        ("test", best_test),
+                    )
                     if r is best
                 )
             table.extend(grid_rows)
 
             # Learning lambda (and omega^2, alpha, sigma) from the training data's evidence alone.
             rff = RandomFourierFeatures(1, config.n_features, 1.0, key=k_rff, dtype=jnp.float64)
-            learned, trajectory, losses, diverged = _learn_strength(config, rff, train, jax.random.fold_in(k_fit, t))
+            learned, trajectory, losses, diverged = _learn_strength(
+                config, rff, train, jax.random.fold_in(k_fit, t)
+            )
             lam = float(learned.features.strength)
             row = {
-                "task": name, "basis": "learned lambda",
-                "omega2": float(jnp.exp(learned.features.features.log_omega2)), "lambda": lam,
+                "task": name,
+                "basis": "learned lambda",
+                "omega2": float(jnp.exp(learned.features.features.log_omega2)),
+                "lambda": lam,
             }
             row |= _scores(learned, train, test) | {"diverged": diverged, "picked_by": ""}
             table.append(row)
@@ -178,24 +214,52 @@ def run(config: EvidenceSymmetryConfig, *, seed: int = 0, progress: bool = True)
                 rows = [r for r in grid_rows if r["basis"] == basis]
                 om = [r["omega2"] for r in rows]
                 panels_grid.append(
-                    Panel(f"{name}, {basis}: errors", "omega^2", "RMSE", [
-                        series("train", om, [r["train_rmse"] for r in rows]),
-                        series("test", om, [r["test_rmse"] for r in rows]),
-                    ], logx=True, logy=True)
+                    Panel(
+                        f"{name}, {basis}: errors",
+                        "omega^2",
+                        "RMSE",
+                        [
+                            series("train", om, [r["train_rmse"] for r in rows]),
+                            series("test", om, [r["test_rmse"] for r in rows]),
+                        ],
+                        logx=True,
+                        logy=True,
+                    )
                 )
             panels_grid.append(
-                Panel(f"{name}: log evidence", "omega^2", "log p(y)", [
-                    series(b, [r["omega2"] for r in grid_rows if r["basis"] == b],
-                           [r["log_evidence"] for r in grid_rows if r["basis"] == b])
-                    for b in ("plain", "symmetric")
-                ], logx=True)
+                Panel(
+                    f"{name}: log evidence",
+                    "omega^2",
+                    "log p(y)",
+                    [
+                        series(
+                            b,
+                            [r["omega2"] for r in grid_rows if r["basis"] == b],
+                            [r["log_evidence"] for r in grid_rows if r["basis"] == b],
+                        )
+                        for b in ("plain", "symmetric")
+                    ],
+                    logx=True,
+                )
             )
             panels_lambda.append(
-                Panel(f"{name}: learned lambda", "step", "lambda", [series("lambda", *zip(*trajectory, strict=True))])
+                Panel(
+                    f"{name}: learned lambda",
+                    "step",
+                    "lambda",
+                    [series("lambda", *zip(*trajectory, strict=True))],
+                )
             )
-            panels_lambda.append(Panel(f"{name}: -log evidence / N", "step", "loss", [series("loss", np.arange(len(losses)), losses)]))
+            panels_lambda.append(
+                Panel(
+                    f"{name}: -log evidence / N",
+                    "step",
+                    "loss",
+                    [series("loss", np.arange(len(losses)), losses)],
+                )
+            )
             lambdas = np.linspace(0.0, 2.0, 21)
-            (x, y), (x_test, f_test) = train, test
+            (x, y) = train
             sweep = {"log evidence / N": [], "train RMSE": [], "test RMSE": []}
             for value in lambdas:
                 m = _with_strength(learned, value)
@@ -204,24 +268,43 @@ def run(config: EvidenceSymmetryConfig, *, seed: int = 0, progress: bool = True)
                 sweep["train RMSE"].append(s["train_rmse"])
                 sweep["test RMSE"].append(s["test_rmse"])
             panels_sweep.append(
-                Panel(f"{name}: at the learned hyperparameters", "lambda", "value",
-                      [series(k, lambdas, v) for k, v in sweep.items()])
+                Panel(
+                    f"{name}: at the learned hyperparameters",
+                    "lambda",
+                    "value",
+                    [series(k, lambdas, v) for k, v in sweep.items()],
+                )
             )
             grid_x = jnp.linspace(-config.x_max, config.x_max, 200)[:, None]
             mean, var = learned.predict(x, y, grid_x)
             panels_fit.append(
-                Panel(f"{name}: learned lambda = {lam:.2f}", "x", "y", [
-                    series("data", x[:, 0], y, style="scatter"),
-                    series("truth", grid_x[:, 0], TARGETS[name](grid_x[:, 0])),
-                    series("posterior mean", grid_x[:, 0], mean),
-                    series("mean + 2 sd", grid_x[:, 0], mean + 2 * jnp.sqrt(var)),
-                    series("mean - 2 sd", grid_x[:, 0], mean - 2 * jnp.sqrt(var)),
-                ])
+                Panel(
+                    f"{name}: learned lambda = {lam:.2f}",
+                    "x",
+                    "y",
+                    [
+                        series("data", x[:, 0], y, style="scatter"),
+                        series("truth", grid_x[:, 0], TARGETS[name](grid_x[:, 0])),
+                        series("posterior mean", grid_x[:, 0], mean),
+                        series("mean + 2 sd", grid_x[:, 0], mean + 2 * jnp.sqrt(var)),
+                        series("mean - 2 sd", grid_x[:, 0], mean - 2 * jnp.sqrt(var)),
+                    ],
+                )
             )
     figures = [
-        Figure("grid", "Train/test error and evidence over omega^2, plain vs symmetric basis", panels_grid, columns=3),
+        Figure(
+            "grid",
+            "Train/test error and evidence over omega^2, plain vs symmetric basis",
+            panels_grid,
+            columns=3,
+        ),
         Figure("lambda", "Learning lambda by type-II maximum likelihood", panels_lambda, columns=2),
-        Figure("lambda_sweep", "Evidence and errors against lambda (other hyperparameters at their learned values)", panels_sweep, columns=2),
+        Figure(
+            "lambda_sweep",
+            "Evidence and errors against lambda (other hyperparameters at their learned values)",
+            panels_sweep,
+            columns=2,
+        ),
         Figure("fit", "Posterior of the learned-lambda model", panels_fit, columns=2),
     ]
     notes.append(

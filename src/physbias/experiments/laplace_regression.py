@@ -75,8 +75,13 @@ def run(config: LaplaceRegressionConfig, *, seed: int = 0, progress: bool = True
         net = eqx.nn.MLP(1, 1, config.width, 1, activation=jnp.tanh, key=k_model, dtype=jnp.float64)
         start = time.perf_counter()
         result = fit(
-            net, map_loss("regression", config.map_prior_precision, 1.0, config.n_train), (x, y), key=k_fit,
-            epochs=config.epochs, optimizer=adam_cosine(config.learning_rate, config.epochs), progress=progress,
+            net,
+            map_loss("regression", config.map_prior_precision, 1.0, config.n_train),
+            (x, y),
+            key=k_fit,
+            epochs=config.epochs,
+            optimizer=adam_cosine(config.learning_rate, config.epochs),
+            progress=progress,
             description="MAP",
         )
         map_seconds = time.perf_counter() - start
@@ -86,16 +91,24 @@ def run(config: LaplaceRegressionConfig, *, seed: int = 0, progress: bool = True
             start = time.perf_counter()
             lap = laplace(model, (x, y), curvature=curvature)
             hyper = optimize_hyperparameters(
-                lap, steps=config.hyper_steps, learning_rate=config.hyper_learning_rate,
-                prior_precision=float(np.e), noise_std=float(np.e),
+                lap,
+                steps=config.hyper_steps,
+                learning_rate=config.hyper_learning_rate,
+                prior_precision=float(np.e),
+                noise_std=float(np.e),
             )
             seconds = time.perf_counter() - start
             row = {
-                "method": f"post-hoc {curvature}", "curvature": curvature,
-                "noise_std": hyper.noise_std, "prior_precision": float(hyper.prior_precision),
+                "method": f"post-hoc {curvature}",
+                "curvature": curvature,
+                "noise_std": hyper.noise_std,
+                "prior_precision": float(hyper.prior_precision),
                 "log_evidence": hyper.log_evidence,
-                "train_rmse": rmse(predict(x), y), "test_rmse": rmse(predict(x_test), y_test),
-                "test_nll": "", "seconds": round(seconds + map_seconds, 2), "diverged": result.diverged,
+                "train_rmse": rmse(predict(x), y),
+                "test_rmse": rmse(predict(x_test), y_test),
+                "test_nll": "",
+                "seconds": round(seconds + map_seconds, 2),
+                "diverged": result.diverged,
             }
             histories.append(series(curvature, np.arange(len(hyper.history)), -hyper.history))
             if curvature != "kfac":  # the predictive needs the full or diagonal posterior covariance
@@ -104,37 +117,67 @@ def run(config: LaplaceRegressionConfig, *, seed: int = 0, progress: bool = True
                 mean, var = predictive(model, lap, grid, hyper.prior_precision, hyper.noise_std)
                 sd = jnp.sqrt(var[:, 0] + hyper.noise_std**2)
                 panels.append(
-                    Panel(f"{curvature} GGN: sigma={hyper.noise_std:.3f}, delta={float(hyper.prior_precision):.3f}",
-                          "x", "y", [
-                              series("data", x[:, 0], y[:, 0], style="scatter"),
-                              series("sin x", grid[:, 0], jnp.sin(grid[:, 0])),
-                              series("mean", grid[:, 0], mean[:, 0]),
-                              series("mean + 2 sd", grid[:, 0], mean[:, 0] + 2 * sd),
-                              series("mean - 2 sd", grid[:, 0], mean[:, 0] - 2 * sd),
-                          ])
+                    Panel(
+                        f"{curvature} GGN: sigma={hyper.noise_std:.3f}, "
+                        f"delta={float(hyper.prior_precision):.3f}",
+                        "x",
+                        "y",
+                        [
+                            series("data", x[:, 0], y[:, 0], style="scatter"),
+                            series("sin x", grid[:, 0], jnp.sin(grid[:, 0])),
+                            series("mean", grid[:, 0], mean[:, 0]),
+                            series("mean + 2 sd", grid[:, 0], mean[:, 0] + 2 * sd),
+                            series("mean - 2 sd", grid[:, 0], mean[:, 0] - 2 * sd),
+                        ],
+                    )
                 )
             table.append(row)
         if config.marglik_epochs:
             start = time.perf_counter()
             ml = marglik_fit(
                 eqx.nn.MLP(1, 1, config.width, 1, activation=jnp.tanh, key=k_model, dtype=jnp.float64),
-                (x, y), key=k_fit, curvature="kfac", epochs=config.marglik_epochs, learning_rate=config.learning_rate,
-                frequency=config.marglik_frequency, burn_in=config.marglik_frequency, hyper_steps=100,
-                hyper_learning_rate=config.hyper_learning_rate, progress=progress,
+                (x, y),
+                key=k_fit,
+                curvature="kfac",
+                epochs=config.marglik_epochs,
+                learning_rate=config.learning_rate,
+                frequency=config.marglik_frequency,
+                burn_in=config.marglik_frequency,
+                hyper_steps=100,
+                hyper_learning_rate=config.hyper_learning_rate,
+                progress=progress,
             )
             predict_ml = jax.jit(jax.vmap(ml.model))
-            table.append({
-                "method": "marglik training (kfac)", "curvature": "kfac", "noise_std": ml.noise_std,
-                "prior_precision": float(ml.prior_precision), "log_evidence": ml.log_evidence,
-                "train_rmse": rmse(predict_ml(x), y), "test_rmse": rmse(predict_ml(x_test), y_test),
-                "test_nll": "", "seconds": round(time.perf_counter() - start, 2), "diverged": False,
-            })
-            histories.append(series("marglik kfac (per refit)", [e for e, _ in ml.evidence_history],
-                                    [-v for _, v in ml.evidence_history], style="scatter"))
+            table.append(
+                {
+                    "method": "marglik training (kfac)",
+                    "curvature": "kfac",
+                    "noise_std": ml.noise_std,
+                    "prior_precision": float(ml.prior_precision),
+                    "log_evidence": ml.log_evidence,
+                    "train_rmse": rmse(predict_ml(x), y),
+                    "test_rmse": rmse(predict_ml(x_test), y_test),
+                    "test_nll": "",
+                    "seconds": round(time.perf_counter() - start, 2),
+                    "diverged": False,
+                }
+            )
+            histories.append(
+                series(
+                    "marglik kfac (per refit)",
+                    [e for e, _ in ml.evidence_history],
+                    [-v for _, v in ml.evidence_history],
+                    style="scatter",
+                )
+            )
     figures = [
         Figure("predictive", "Linearised Laplace predictive (mean +- 2 sd of y)", panels, columns=2),
-        Figure("evidence", "Negative log evidence during hyperparameter optimisation",
-               [Panel("-log p(D | delta, sigma)", "step", "-log evidence", histories, logy=False)], 1),
+        Figure(
+            "evidence",
+            "Negative log evidence during hyperparameter optimisation",
+            [Panel("-log p(D | delta, sigma)", "step", "-log evidence", histories, logy=False)],
+            1,
+        ),
     ]
     notes = [
         f"MAP: {config.epochs} epochs in {map_seconds:.2f} s, final loss {result.final_loss:.4f}; data noise "

@@ -131,7 +131,9 @@ def particle_interaction(rng: np.random.Generator, n: int) -> SymmetricTask:
 TASKS = {"O5Synthetic": o5_synthetic, "Inertia": inertia, "ParticleInteraction": particle_interaction}
 
 
-def rotation_arcs(rng: np.random.Generator, n: int, degrees: float = 120.0, noise: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+def rotation_arcs(
+    rng: np.random.Generator, n: int, degrees: float = 120.0, noise: float = 0.06
+) -> tuple[np.ndarray, np.ndarray]:
     """Two classes in the plane whose label depends on the radius only (LILA's illustrative data,
     Immer, van der Ouderaa et al. 2022): class 0 on an arc of radius 0.5, class 1 a blob at the
     origin plus an arc of radius 1; the arcs span angles ``[0, degrees]``. Half the points are
