@@ -94,6 +94,18 @@ def _accumulate(chunk_sum, x, chunk: int, init):
     return total
 
 
+def _ggn_contraction(model, x, output_hessian, chunk, params, contraction: str, shape) -> Array:
+    """``sum_n`` of ``J_n^T Lambda_n J_n`` contracted by ``contraction`` over chunks of examples."""
+    flat, jac = _per_example_jacobian(model, params)
+
+    def chunk_sum(xs):
+        j = jax.vmap(jac)(xs)  # (c, K, P)
+        lam = jax.vmap(lambda xn: output_hessian(_outputs(model, xn)))(xs)  # (c, K, K)
+        return jnp.einsum(contraction, j, lam, j)
+
+    return _accumulate(chunk_sum, x, chunk, jnp.zeros(shape(flat.size), flat.dtype))
+
+
 def ggn_full(
     model,
     x: Float[Array, "N ..."],
@@ -103,14 +115,7 @@ def ggn_full(
     params: Filter = eqx.is_inexact_array,
 ) -> Float[Array, "P P"]:
     """``G = sum_n J_n^T Lambda_n J_n`` as a dense ``(P, P)`` matrix (``ravel_pytree`` order)."""
-    flat, jac = _per_example_jacobian(model, params)
-
-    def chunk_sum(xs):
-        j = jax.vmap(jac)(xs)  # (c, K, P)
-        lam = jax.vmap(lambda xn: output_hessian(_outputs(model, xn)))(xs)  # (c, K, K)
-        return jnp.einsum("ckp,ckl,clq->pq", j, lam, j)
-
-    return _accumulate(chunk_sum, x, chunk, jnp.zeros((flat.size, flat.size), flat.dtype))
+    return _ggn_contraction(model, x, output_hessian, chunk, params, "ckp,ckl,clq->pq", lambda p: (p, p))
 
 
 def ggn_diagonal(
@@ -122,14 +127,7 @@ def ggn_diagonal(
     params: Filter = eqx.is_inexact_array,
 ) -> Float[Array, " P"]:
     """The diagonal of :func:`ggn_full` without forming the ``(P, P)`` matrix."""
-    flat, jac = _per_example_jacobian(model, params)
-
-    def chunk_sum(xs):
-        j = jax.vmap(jac)(xs)
-        lam = jax.vmap(lambda xn: output_hessian(_outputs(model, xn)))(xs)
-        return jnp.einsum("ckp,ckl,clp->p", j, lam, j)
-
-    return _accumulate(chunk_sum, x, chunk, jnp.zeros(flat.size, flat.dtype))
+    return _ggn_contraction(model, x, output_hessian, chunk, params, "ckp,ckl,clp->p", lambda p: (p,))
 
 
 class _Tap(eqx.Module):

@@ -66,6 +66,52 @@ def _accuracy(model, x, labels) -> float:
     return float(jnp.mean(jnp.argmax(logits, axis=1).astype(labels.dtype) == labels))
 
 
+def _invariant_vs_plain(config, net, make_invariant, data, test, epochs: int, task: str, span: float):
+    """Fit ``make_invariant(extent)`` from each start and the plain ``net``, all by their evidence.
+
+    The evidence picks among the starts (the extent's evidence has local optima, e.g. at 90
+    degrees for data spanning 360), still without validation data. Returns the restarts, the fits
+    (``invariant`` = the best-evidence start, then every start, then ``plain``) and table rows."""
+    restarts = {
+        init: invariance_fit(
+            make_invariant(np.deg2rad(init)),
+            data,
+            epochs=epochs,
+            learning_rate=config.learning_rate,
+            hyper_learning_rate=config.hyper_learning_rate,
+            extent_learning_rate=config.extent_learning_rate,
+            extent_learning_rate_final=config.extent_learning_rate / 500,
+        )
+        for init in config.extent_inits_degrees
+    }
+    best = max(restarts, key=lambda k: restarts[k].log_evidence[-1])
+    fits = {"invariant": restarts[best]} | {f"invariant (from {k:g} deg)": v for k, v in restarts.items()}
+    fits["plain"] = invariance_fit(
+        net,
+        data,
+        hyperparameters=None,
+        epochs=epochs,
+        learning_rate=config.learning_rate,
+        hyper_learning_rate=config.hyper_learning_rate,
+    )
+    rows = [
+        {
+            "task": task,
+            "data_span_deg": span,
+            "model": name,
+            "learned_extent_deg": float(np.abs(extent_degrees(r.model))[0]) if name != "plain" else 0.0,
+            "log_evidence": float(r.log_evidence[-1]),
+            "prior_precision": r.prior_precision,
+            "train_accuracy": _accuracy(r.model, *data),
+            "test_accuracy": _accuracy(r.model, *test),
+            "final_map_loss": float(r.losses[-1]),
+            "seconds": round(r.seconds, 2),
+        }
+        for name, r in fits.items()
+    ]
+    return restarts, fits, rows
+
+
 def _rotated_digits(images, labels, rng, r_degrees):
     angles = np.deg2rad(rng.uniform(-r_degrees, r_degrees, len(images))).astype(np.float32)
     generator = jnp.asarray(AFFINE_2D[2], jnp.float32)
@@ -98,47 +144,23 @@ def _digits(config: InvarianceLearningConfig, seed: int, table: list, panels: li
                 ),
             ]
         )
-        restarts = {
-            init: invariance_fit(
-                LearnedInvariance(
-                    net, AFFINE_2D[2:3], extent=np.deg2rad(init), n_samples=config.digit_samples, images=True
-                ),
-                (x, y),
-                epochs=config.digit_epochs,
-                learning_rate=config.learning_rate,
-                hyper_learning_rate=config.hyper_learning_rate,
-                extent_learning_rate=config.extent_learning_rate,
-                extent_learning_rate_final=config.extent_learning_rate / 500,
-            )
-            for init in config.extent_inits_degrees
-        }
-        best = max(restarts, key=lambda k: restarts[k].log_evidence[-1])
-        fits = {"invariant": restarts[best]} | {f"invariant (from {k:g} deg)": v for k, v in restarts.items()}
-        fits["plain"] = invariance_fit(
+        restarts, _, rows = _invariant_vs_plain(
+            config,
             net,
+            lambda extent, net=net: LearnedInvariance(
+                net,
+                AFFINE_2D[2:3],
+                extent=extent,
+                n_samples=config.digit_samples,
+                images=True,
+            ),
             (x, y),
-            hyperparameters=None,
-            epochs=config.digit_epochs,
-            learning_rate=config.learning_rate,
-            hyper_learning_rate=config.hyper_learning_rate,
+            (x_test, y_test),
+            config.digit_epochs,
+            f"digits rotated +-{r:g} deg",
+            2 * r,
         )
-        for name, result in fits.items():
-            table.append(
-                {
-                    "task": f"digits rotated +-{r:g} deg",
-                    "data_span_deg": 2 * r,
-                    "model": name,
-                    "learned_extent_deg": float(np.abs(extent_degrees(result.model))[0])
-                    if name != "plain"
-                    else 0.0,
-                    "log_evidence": float(result.log_evidence[-1]),
-                    "prior_precision": result.prior_precision,
-                    "train_accuracy": _accuracy(result.model, x, y),
-                    "test_accuracy": _accuracy(result.model, x_test, y_test),
-                    "final_map_loss": float(result.losses[-1]),
-                    "seconds": round(result.seconds, 2),
-                }
-            )
+        table.extend(rows)
         steps = np.arange(config.digit_epochs + 1)
         panels.append(
             Panel(
@@ -146,7 +168,11 @@ def _digits(config: InvarianceLearningConfig, seed: int, table: list, panels: li
                 "epoch",
                 "learned extent eta (deg)",
                 [
-                    series(f"eta from {k:g} deg", steps, np.abs(v.extents[:, 0]) * 180 / np.pi)
+                    series(
+                        f"eta from {k:g} deg",
+                        steps,
+                        np.abs(v.extents[:, 0]) * 180 / np.pi,
+                    )
                     for k, v in restarts.items()
                 ]
                 + [series("data rotation r", [0, config.digit_epochs], [r, r])],
@@ -161,49 +187,24 @@ def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = Tru
         x, labels = (jnp.asarray(a) for a in rotation_arcs(rng, config.n_train, span, config.noise))
         x_test, labels_test = (jnp.asarray(a) for a in rotation_arcs(rng, config.n_test, span, config.noise))
         mlp = eqx.nn.MLP(
-            2, 2, config.width, 1, activation=jnp.tanh, key=jax.random.fold_in(jax.random.key(seed), i)
+            2,
+            2,
+            config.width,
+            1,
+            activation=jnp.tanh,
+            key=jax.random.fold_in(jax.random.key(seed), i),
         )
-        restarts = {}
-        for init in config.extent_inits_degrees:
-            invariant = LearnedInvariance(mlp, extent=np.deg2rad(init), n_samples=config.n_samples)
-            restarts[init] = invariance_fit(
-                invariant,
-                (x, labels),
-                epochs=config.epochs,
-                learning_rate=config.learning_rate,
-                hyper_learning_rate=config.hyper_learning_rate,
-                extent_learning_rate=config.extent_learning_rate,
-                extent_learning_rate_final=config.extent_learning_rate / 500,
-            )
-        # The evidence picks among the restarts (the extent's landscape has local optima, e.g. at
-        # 90 degrees for data spanning 360), still without validation data.
-        best_init = max(restarts, key=lambda i: restarts[i].log_evidence[-1])
-        fits = {"invariant": restarts[best_init]}
-        fits |= {f"invariant (from {i:g} deg)": r for i, r in restarts.items()}
-        fits["plain"] = invariance_fit(
+        restarts, fits, rows = _invariant_vs_plain(
+            config,
             mlp,
+            lambda extent, mlp=mlp: LearnedInvariance(mlp, extent=extent, n_samples=config.n_samples),
             (x, labels),
-            hyperparameters=None,
-            epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            hyper_learning_rate=config.hyper_learning_rate,
+            (x_test, labels_test),
+            config.epochs,
+            f"arcs {span:g} deg",
+            span,
         )
-        for name, result in fits.items():
-            extent = float(np.abs(extent_degrees(result.model))[0]) if name != "plain" else 0.0
-            table.append(
-                {
-                    "task": f"arcs {span:g} deg",
-                    "data_span_deg": span,
-                    "model": name,
-                    "learned_extent_deg": extent,
-                    "log_evidence": float(result.log_evidence[-1]),
-                    "prior_precision": result.prior_precision,
-                    "train_accuracy": _accuracy(result.model, x, labels),
-                    "test_accuracy": _accuracy(result.model, x_test, labels_test),
-                    "final_map_loss": float(result.losses[-1]),
-                    "seconds": round(result.seconds, 2),
-                }
-            )
+        table.extend(rows)
         steps = np.arange(config.epochs + 1)
         panels_extent.append(
             Panel(
@@ -212,7 +213,11 @@ def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = Tru
                 "learned extent eta (deg)",
                 [
                     *(
-                        series(f"eta from {i:g} deg", steps, np.abs(r.extents[:, 0]) * 180 / np.pi)
+                        series(
+                            f"eta from {i:g} deg",
+                            steps,
+                            np.abs(r.extents[:, 0]) * 180 / np.pi,
+                        )
                         for i, r in restarts.items()
                     ),
                     series("half the span", [0, config.epochs], [span / 2, span / 2]),
@@ -233,7 +238,15 @@ def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = Tru
                 f"training data ({span:g} deg)",
                 "x1",
                 "x2",
-                [series(f"class {c}", x[labels == c, 0], x[labels == c, 1], style="scatter") for c in (0, 1)],
+                [
+                    series(
+                        f"class {c}",
+                        x[labels == c, 0],
+                        x[labels == c, 1],
+                        style="scatter",
+                    )
+                    for c in (0, 1)
+                ],
             )
         )
     panels_digits: list = []
@@ -246,7 +259,10 @@ def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = Tru
             columns=len(config.spans),
         ),
         Figure(
-            "evidence", "Negative log evidence during training", panels_evidence, columns=len(config.spans)
+            "evidence",
+            "Negative log evidence during training",
+            panels_evidence,
+            columns=len(config.spans),
         ),
         Figure("data", "Training data", panels_data, columns=len(config.spans)),
     ]
@@ -273,7 +289,13 @@ def run(config: InvarianceLearningConfig, *, seed: int = 0, progress: bool = Tru
         "over rotations of the image in [-eta, eta]; the extent should follow r. Test images are held-out "
         "digits rotated the same way.",
     ]
-    return Result("invariance-learning", dataclasses.asdict(config), table, figures=figures, notes=notes)
+    return Result(
+        "invariance-learning",
+        dataclasses.asdict(config),
+        table,
+        figures=figures,
+        notes=notes,
+    )
 
 
 EXPERIMENT = Experiment(
