@@ -82,20 +82,10 @@ def main():
     for size in (float(s) for s in args.sizes.split(",")):
         width = _width_for(size)
         for curvature in ("full", "kfac"):
+            row = {"target_params": f"{size:.0e}", "curvature": curvature, "width": width}
+            blank = dict.fromkeys(("params", "seconds", "first_call_s", "peak_MB", "GFLOP_equivalent"), "")
             if curvature == "full" and size > args.full_max:
-                rows.append(
-                    {
-                        "target_params": f"{size:.0e}",
-                        "curvature": "full",
-                        "width": width,
-                        "params": "",
-                        "seconds": "",
-                        "first_call_s": "",
-                        "peak_MB": "",
-                        "GFLOP_equivalent": "",
-                        "note": f"skipped: P^2 = {size**2 * 4 / 1e9:.0f} GB",
-                    }
-                )
+                rows.append(row | blank | {"note": f"skipped: P^2 = {size**2 * 4 / 1e9:.0f} GB"})
                 continue
             out = subprocess.run(
                 [sys.executable, "-c", CASE, str(width), curvature, str(args.n_data)],
@@ -104,26 +94,12 @@ def main():
                 env=os.environ | {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             )
             if out.returncode != 0:
-                rows.append(
-                    {
-                        "target_params": f"{size:.0e}",
-                        "curvature": curvature,
-                        "width": width,
-                        "params": "",
-                        "seconds": "",
-                        "first_call_s": "",
-                        "peak_MB": "",
-                        "GFLOP_equivalent": "",
-                        "note": "failed: " + out.stderr.strip().splitlines()[-1][:80],
-                    }
-                )
+                rows.append(row | blank | {"note": "failed: " + out.stderr.strip().splitlines()[-1][:80]})
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(
-                {
-                    "target_params": f"{size:.0e}",
-                    "curvature": curvature,
-                    "width": width,
+                row
+                | {
                     "params": r["params"],
                     "seconds": round(r["seconds"], 4),
                     "first_call_s": round(r["first_call"], 2),
