@@ -232,6 +232,11 @@ def test_kfac_refuses_a_parameter_outside_a_linear_layer_and_names_it():
 
     model = Scaled(_mlp(out=1), jnp.ones(1))
     x, y = _linear_data(n=10, key=13)
-    with pytest.raises(ValueError, match=r"`model\.scale`.*use curvature='full' or 'diagonal'"):
+    with pytest.raises(ValueError, match=r"`model\.scale`.*in a Scaled.*use curvature='full' or 'diagonal'"):
         laplace(model, (x, y), curvature="kfac")
+    conv = eqx.nn.Sequential(
+        [eqx.nn.Lambda(lambda v: v[None]), eqx.nn.Conv1d(1, 1, 3, key=jax.random.key(0))]
+    )
+    with pytest.raises(ValueError, match=r"in a Conv1d"):
+        laplace(conv, (x, jnp.zeros((10, 1))), curvature="kfac")
     assert np.isfinite(float(laplace(model, (x, y), curvature="full").log_evidence(1.0, 0.5)))

@@ -147,14 +147,27 @@ def _check_kfac_supported(model, params_filter: Filter) -> list[eqx.nn.Linear]:
     leaves = jax.tree_util.tree_flatten_with_path(eqx.filter(model, params_filter), is_leaf=_is_linear)[0]
     for path, leaf in leaves:
         if eqx.is_inexact_array(leaf):
+            owner = _resolve(model, path[:-1])
             raise ValueError(
                 f"curvature='kfac' supports parameters in equinox.nn.Linear layers only; "
-                f"`model{jax.tree_util.keystr(path)}` (shape {leaf.shape}) is not in one: "
-                "use curvature='full' or 'diagonal'"
+                f"`model{jax.tree_util.keystr(path)}` (shape {leaf.shape}, in a {type(owner).__name__}) "
+                "is not in one: use curvature='full' or 'diagonal'"
             )
     if not linears:
         raise ValueError("curvature='kfac' found no equinox.nn.Linear layer in the model")
     return linears
+
+
+def _resolve(tree, path):
+    """The node of ``tree`` at a key path (attribute, index or dict key entries)."""
+    for entry in path:
+        if isinstance(entry, jax.tree_util.GetAttrKey):
+            tree = getattr(tree, entry.name)
+        elif isinstance(entry, jax.tree_util.SequenceKey):
+            tree = tree[entry.idx]
+        elif isinstance(entry, jax.tree_util.DictKey):
+            tree = tree[entry.key]
+    return tree
 
 
 class KroneckerFactors(eqx.Module):
