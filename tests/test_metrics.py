@@ -157,3 +157,19 @@ def test_equivariance_error_refuses_empty_or_non_finite_inputs():
     with pytest.raises(ValueError, match="`inputs` contains 1 NaN"):
         equivariance_error(lambda x: x, Parity(), np.array([[1.0, np.nan]]))
     assert equivariance_error(lambda x: -x, Parity(odd=True), np.ones((4, 2))) == 0.0
+
+
+def test_accuracy_and_gaussian_nll_against_hand_values():
+    import scipy.stats
+
+    from physbias.metrics import accuracy, gaussian_nll
+
+    logits = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, -1.0]])
+    assert accuracy(logits, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    mean, var, y = np.array([0.0, 1.0]), np.array([1.0, 4.0]), np.array([0.5, -1.0])
+    ref = -np.mean(scipy.stats.norm(mean, np.sqrt(var)).logpdf(y))
+    assert gaussian_nll(mean, var, y) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ValueError, match="accuracy needs"):
+        accuracy(logits, np.array([0, 1]))
+    with pytest.raises(ValueError, match="shape"):
+        gaussian_nll(mean[:, None], var, y)

@@ -23,6 +23,24 @@ def rmse(pred: Array, target: Array) -> float:
     return float(np.sqrt(np.mean(np.sum(diff**2, axis=-1))))
 
 
+def accuracy(logits: Array, labels: Array) -> float:
+    """Fraction of rows of ``logits`` ``(N, K)`` whose largest entry is at ``labels`` ``(N,)``."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],) or logits.shape[0] == 0:
+        raise ValueError(
+            f"accuracy needs logits (N, K) and labels (N,), N > 0; got {logits.shape} and {labels.shape}"
+        )
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def gaussian_nll(mean: Array, variance: Array, target: Array) -> float:
+    """Mean negative log density of ``target`` under ``N(mean, variance)`` (elementwise)."""
+    require_same_shape(mean, target, "gaussian_nll (mean)")
+    require_same_shape(variance, target, "gaussian_nll (variance)")
+    mean, variance, target = (np.asarray(a, dtype=float) for a in (mean, variance, target))
+    return float(np.mean(0.5 * np.log(2 * np.pi * variance) + 0.5 * (target - mean) ** 2 / variance))
+
+
 def rank_correlation(a, b) -> float:
     """Spearman's rank correlation of two equal-length 1-D sequences (ties get average ranks)."""
     import scipy.stats

@@ -127,3 +127,14 @@ def test_an_image_model_averaged_over_a_full_turn_is_invariant_to_quarter_turns(
     rotated = jnp.rot90(image, k=1, axes=(1, 2))
     np.testing.assert_allclose(model(rotated), model(image), atol=1e-5)
     assert float(jnp.max(jnp.abs(net(rotated) - net(image)))) > 1e-3
+
+
+def test_rotate_images_turns_each_image_by_its_own_angle():
+    from physbias.bias import rotate_images
+
+    images = jax.random.uniform(jax.random.key(9), (2, 1, 8, 8))
+    out = rotate_images(images, jnp.array([np.pi / 2, 0.0], jnp.float32))
+    np.testing.assert_allclose(out[0], jnp.rot90(images[0], k=1, axes=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(out[1], images[1], atol=1e-6)
+    with pytest.raises(ValueError, match="`angles` must have shape"):
+        rotate_images(images, jnp.zeros(3))

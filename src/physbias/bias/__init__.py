@@ -16,7 +16,14 @@ physics         known model + residual     :class:`PhysicsResidual`             
 
 from .augment import Augmentation, AugmentedLoss
 from .base import KINDS, AbstractBias
-from .invariance import AFFINE_2D, ROTATION_2D, LearnedInvariance, affine_resample, extent_degrees
+from .invariance import (
+    AFFINE_2D,
+    ROTATION_2D,
+    LearnedInvariance,
+    affine_resample,
+    extent_degrees,
+    rotate_images,
+)
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -48,6 +55,7 @@ __all__ = [
     "AFFINE_2D",
     "LearnedInvariance",
     "affine_resample",
+    "rotate_images",
     "ROTATION_2D",
     "extent_degrees",
     "as_symmetry",

@@ -65,6 +65,17 @@ def affine_resample(image: Float[Array, "... H W"], matrix: Float[Array, "3 3"])
     return out.reshape(image.shape)
 
 
+def rotate_images(images: Float[Array, "N ... H W"], angles: Float[Array, " N"]) -> Float[Array, "N ... H W"]:
+    """Each image rotated by its angle (radians) about its centre, bilinear, zero outside."""
+    if angles.shape != (images.shape[0],):
+        raise ValueError(f"rotate_images: `angles` must have shape ({images.shape[0]},), got {angles.shape}")
+    generator = jnp.asarray(AFFINE_2D[2], images.dtype)
+    turn = jax.vmap(
+        lambda im, a: affine_resample(im, jax.scipy.linalg.expm(a.astype(images.dtype) * generator))
+    )
+    return jax.jit(turn)(images, angles)
+
+
 class LearnedInvariance(AbstractBias):
     """``f_hat(x) = mean_s f(T(epsilon_s * eta) x)`` with a learnable extent ``eta`` (radians for a
     rotation generator).

@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..bias import AFFINE_2D, LearnedInvariance, affine_resample, extent_degrees
+from ..bias import AFFINE_2D, LearnedInvariance, extent_degrees, rotate_images
 from ..data import load_digit_images
 from ..marglik import invariance_fit
+from ..metrics import accuracy
 from ..report import Figure, Panel, Result, series
 from ..systems import rotation_arcs
 from ._config import ExperimentConfig, nonnegative, positive
@@ -62,8 +63,7 @@ class InvarianceLearningConfig(ExperimentConfig):
 
 
 def _accuracy(model, x, labels) -> float:
-    logits = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x)
-    return float(jnp.mean(jnp.argmax(logits, axis=1).astype(labels.dtype) == labels))
+    return accuracy(eqx.filter_jit(lambda m, x: jax.vmap(m)(x))(model, x), labels)
 
 
 def _invariant_vs_plain(config, net, make_invariant, data, test, epochs: int, task: str, span: float):
@@ -114,9 +114,7 @@ def _invariant_vs_plain(config, net, make_invariant, data, test, epochs: int, ta
 
 def _rotated_digits(images, labels, rng, r_degrees):
     angles = np.deg2rad(rng.uniform(-r_degrees, r_degrees, len(images))).astype(np.float32)
-    generator = jnp.asarray(AFFINE_2D[2], jnp.float32)
-    rotate = jax.jit(jax.vmap(lambda im, a: affine_resample(im, jax.scipy.linalg.expm(a * generator))))
-    return rotate(jnp.asarray(images), jnp.asarray(angles)), jnp.asarray(labels)
+    return rotate_images(jnp.asarray(images), jnp.asarray(angles)), jnp.asarray(labels)
 
 
 def _digits(config: InvarianceLearningConfig, seed: int, table: list, panels: list) -> None:

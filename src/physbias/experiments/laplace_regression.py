@@ -21,7 +21,7 @@ import numpy as np
 
 from ..evidence import laplace, map_loss, optimize_hyperparameters, predictive
 from ..marglik import marglik_fit
-from ..metrics import rmse
+from ..metrics import gaussian_nll, rmse
 from ..report import Figure, Panel, Result, series
 from ..train import adam_cosine, fit
 from ._config import ExperimentConfig, interval, one_of, positive
@@ -58,10 +58,6 @@ def _data(config, key):
     lo, hi = config.x_range
     x = jax.random.uniform(kx, (config.n_train, 1), jnp.float64, lo, hi)
     return x, jnp.sin(x) + config.noise * jax.random.normal(ke, x.shape, jnp.float64)
-
-
-def _gaussian_nll(mean, variance, y) -> float:
-    return float(jnp.mean(0.5 * jnp.log(2 * jnp.pi * variance) + 0.5 * (y - mean) ** 2 / variance))
 
 
 def run(config: LaplaceRegressionConfig, *, seed: int = 0, progress: bool = True) -> Result:
@@ -113,7 +109,7 @@ def run(config: LaplaceRegressionConfig, *, seed: int = 0, progress: bool = True
             histories.append(series(curvature, np.arange(len(hyper.history)), -hyper.history))
             if curvature != "kfac":  # the predictive needs the full or diagonal posterior covariance
                 mean, var = predictive(model, lap, x_test, hyper.prior_precision, hyper.noise_std)
-                row["test_nll"] = _gaussian_nll(mean, var + hyper.noise_std**2, y_test)
+                row["test_nll"] = gaussian_nll(mean, var + hyper.noise_std**2, y_test)
                 mean, var = predictive(model, lap, grid, hyper.prior_precision, hyper.noise_std)
                 sd = jnp.sqrt(var[:, 0] + hyper.noise_std**2)
                 panels.append(
