@@ -98,7 +98,8 @@ def only(
     selected = where(params)
     count = len(selected) if isinstance(selected, tuple) else 1
     labels = eqx.tree_at(where, labels, ("trained",) * count if isinstance(selected, tuple) else "trained")
-    return optax.multi_transform({"trained": optimizer, "frozen": optax.set_to_zero()}, labels)
+    # A function, not the tree: the label tree of a callable Module would be called by optax.
+    return optax.multi_transform({"trained": optimizer, "frozen": optax.set_to_zero()}, lambda _: labels)
 
 
 def _chunk_length(epochs: int, chunks: int) -> int:

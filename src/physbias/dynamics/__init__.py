@@ -1,11 +1,28 @@
 """Dynamics: learned vector fields, integrators and rollouts."""
 
+from .algebras import (
+    euclidean_algebra_2d,
+    generator_cosine,
+    generator_singular_values,
+    principal_cosines,
+    unitary_algebra,
+)
+from .conserved import (
+    AbstractConservedQuantities,
+    NeuralConservedQuantities,
+    QuadraticConservedQuantities,
+    ode_flow,
+    quadratic_generator,
+    sample_flow_times,
+    symplectic_form,
+)
 from .constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from .integrators import (
     INTEGRATORS,
     RK4,
     AbstractIntegrator,
     Euler,
+    FlowMap,
     ImplicitMidpoint,
     Leapfrog,
     Yoshida4,
@@ -23,8 +40,23 @@ from .models import (
     SecondOrderNODE,
 )
 from .specs import MODELS, build_model
+from .symmetrized import SymmetrizedHamiltonianNN
 
 __all__ = [
+    "AbstractConservedQuantities",
+    "FlowMap",
+    "NeuralConservedQuantities",
+    "QuadraticConservedQuantities",
+    "SymmetrizedHamiltonianNN",
+    "euclidean_algebra_2d",
+    "generator_cosine",
+    "generator_singular_values",
+    "ode_flow",
+    "principal_cosines",
+    "quadratic_generator",
+    "sample_flow_times",
+    "symplectic_form",
+    "unitary_algebra",
     "MODELS",
     "build_model",
     "INTEGRATORS",

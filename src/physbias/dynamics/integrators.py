@@ -185,3 +185,29 @@ def rollout(
 
     _, zs = jax.lax.scan(save, z0, None, length=steps)
     return jnp.concatenate([z0[None], zs])
+
+
+class FlowMap(eqx.Module):
+    """The one-step map ``z(t) -> z(t + dt)`` of a learned field by ``substeps`` steps of
+    ``integrator`` (default :class:`Euler`): a discrete-time model trained on next-state targets
+    (Noether's razor predicts ``x_{t+1}`` with explicit Euler substeps).
+
+    ``flow_map.dynamics`` is the field (any :class:`~physbias.dynamics.AbstractDynamics`).
+    """
+
+    dynamics: eqx.Module
+    dt: float = eqx.field(static=True)
+    substeps: int = eqx.field(static=True)
+    integrator: AbstractIntegrator = eqx.field(static=True)
+
+    def __init__(self, dynamics, dt: float, substeps: int = 1, integrator: AbstractIntegrator | None = None):
+        check_step(dt, 1)
+        if not isinstance(substeps, int) or substeps < 1:
+            raise ValueError(f"FlowMap: `substeps` must be a positive integer, got {substeps!r}")
+        self.dynamics = dynamics
+        self.dt, self.substeps = float(dt), int(substeps)
+        self.integrator = Euler() if integrator is None else integrator
+
+    def __call__(self, z: Float[Array, " d"]) -> Float[Array, " d"]:
+        h = self.dt / self.substeps
+        return jax.lax.fori_loop(0, self.substeps, lambda _, y: self.integrator.step(self.dynamics, y, h), z)

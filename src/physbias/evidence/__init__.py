@@ -36,7 +36,7 @@ from .laplace import (
     predictive,
 )
 from .linear import BayesianLinearRegression, evidence_loss, linear_log_evidence
-from .vi import MatrixNormalLinear, MatrixNormalPosterior, elbo, elbo_loss
+from .vi import MatrixNormalLinear, MatrixNormalPosterior, elbo, elbo_loss, expected_log_likelihood
 
 __all__ = [
     "BayesianLinearRegression",
@@ -54,6 +54,7 @@ __all__ = [
     "diagonal_logdet",
     "elbo",
     "elbo_loss",
+    "expected_log_likelihood",
     "evidence_loss",
     "gaussian_output_hessian",
     "ggn_diagonal",

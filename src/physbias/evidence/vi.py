@@ -17,6 +17,7 @@ a lower bound on ``log p(D)``, tight when ``q`` is the exact posterior.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import equinox as eqx
@@ -121,14 +122,19 @@ class MatrixNormalPosterior(eqx.Module):
 
     model: Any
 
-    def __init__(self, model, init_std: float = 1e-2):
-        if not any(isinstance(n, eqx.nn.Linear) for n in jax.tree_util.tree_leaves(model, is_leaf=_is_layer)):
-            raise ValueError("MatrixNormalPosterior found no equinox.nn.Linear layer in the model")
-        self.model = jax.tree_util.tree_map(
+    def __init__(self, model, init_std: float = 1e-2, where: Callable[[Any], Any] | None = None):
+        """``where(model)`` selects the part whose layers get a posterior (default: all of it);
+        the rest of the model (e.g. the conserved quantities of Noether's razor) stays a point
+        estimate, learned by type-II maximum likelihood."""
+        wrap = lambda part: jax.tree_util.tree_map(
             lambda n: MatrixNormalLinear(n, init_std) if isinstance(n, eqx.nn.Linear) else n,
-            model,
+            part,
             is_leaf=_is_layer,
         )
+        part = model if where is None else where(model)
+        if not any(isinstance(n, eqx.nn.Linear) for n in jax.tree_util.tree_leaves(part, is_leaf=_is_layer)):
+            raise ValueError("MatrixNormalPosterior found no equinox.nn.Linear layer in the model")
+        self.model = wrap(model) if where is None else eqx.tree_at(where, model, replace_fn=wrap)
 
     def layers(self) -> list[MatrixNormalLinear]:
         return [
@@ -179,6 +185,22 @@ def elbo(
     prior_variance: float | str = 1.0,
 ) -> Array:
     """The reparameterised ELBO ``E_q[log p(D | W)] - KL`` on the whole data set ``(x, y)``."""
+    expected = expected_log_likelihood(
+        posterior, data, key, likelihood=likelihood, noise_std=noise_std, n_samples=n_samples
+    )
+    return expected - posterior.kl(prior_variance)
+
+
+def expected_log_likelihood(
+    posterior: MatrixNormalPosterior,
+    data,
+    key: PRNGKeyArray,
+    *,
+    likelihood: Literal["regression", "classification"] = "regression",
+    noise_std: float = 1.0,
+    n_samples: int = 1,
+) -> Array:
+    """``E_q[log p(D | W)]`` summed over the data ``(x, y)``, by ``n_samples`` reparameterised samples."""
     x, y = data
     if likelihood not in ("regression", "classification"):
         raise ValueError(f"`likelihood` must be 'regression' or 'classification', got {likelihood!r}")
@@ -196,8 +218,7 @@ def elbo(
         labels = y.astype(jnp.int32)
         return jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(f), labels[:, None], axis=1))
 
-    expected = jnp.mean(jax.vmap(log_lik)(jax.random.split(key, n_samples)))
-    return expected - posterior.kl(prior_variance)
+    return jnp.mean(jax.vmap(log_lik)(jax.random.split(key, n_samples)))
 
 
 def elbo_loss(

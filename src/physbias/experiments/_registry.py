@@ -37,6 +37,7 @@ def experiments() -> dict[str, Experiment]:
         integrators,
         invariance_learning,
         laplace_regression,
+        noethers_razor,
         rotation,
         rpp,
         spring,
@@ -57,6 +58,7 @@ def experiments() -> dict[str, Experiment]:
         evidence_symmetry,
         laplace_regression,
         invariance_learning,
+        noethers_razor,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
