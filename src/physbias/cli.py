@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 import sys
 from pathlib import Path
 
@@ -95,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="lnn only: eps added to the learned L's Hessian in qdot (guards against a singular solve)",
+    )
+    ft.add_argument(
+        "--learn-symmetry",
+        action="store_true",
+        help="Noether's razor: a Hamiltonian network symmetrised over learned quadratic conserved "
+        "quantities, trained by the variational evidence; prints the conserved quantities (states "
+        "read as canonical (q, p))",
+    )
+    ft.add_argument("--quantities", type=int, default=4, help="--learn-symmetry: conserved quantities K")
+    ft.add_argument(
+        "--noise-std", type=float, default=0.03, help="--learn-symmetry: likelihood noise of the next state"
     )
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", type=Path, default=None, help="output folder (default runs/fit-MODEL-STAMP)")
@@ -228,6 +240,8 @@ def _stamp() -> str:
 def _fit(args) -> int:
     from .report import check_output_folder
 
+    if args.learn_symmetry:
+        return _fit_symmetry(args)
     out = args.out or Path("runs") / f"fit-{args.model}-{_stamp()}"
     try:  # before the (slow) imports and before reading the data
         check_output_folder(out, overwrite=args.overwrite)
@@ -293,6 +307,74 @@ def _fit(args) -> int:
         return 1
     save(model, Path(out) / "model.eqx", metadata=spec)
     print(f"model: {out}/model.eqx; results: {out}/results.json, rollout.png")
+    return 0
+
+
+def _fit_symmetry(args) -> int:
+    """``physbias fit --learn-symmetry``: Noether's razor on the user's trajectories."""
+    from .report import check_output_folder
+
+    out = args.out or Path("runs") / f"fit-symmetry-{_stamp()}"
+    try:
+        check_output_folder(out, overwrite=args.overwrite)
+        if args.quantities < 1:
+            raise ValueError(f"--quantities must be a positive integer, got {args.quantities}")
+        if not (args.noise_std > 0 and math.isfinite(args.noise_std)):
+            raise ValueError(f"--noise-std must be positive, got {args.noise_std}")
+        if args.dt is not None and not args.dt > 0:
+            raise ValueError(f"--dt must be positive, got {args.dt}")
+    except ValueError as exc:
+        return _error(str(exc))
+    import shlex
+
+    from .data import load_trajectories
+    from .experiments.user_fit import FitConfig, learn_symmetry_trajectories
+    from .report import print_table, write_results
+    from .serialization import save
+
+    try:
+        config = FitConfig.from_cli(
+            model="hnn",
+            width=args.width,
+            depth=args.depth,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            holdout=args.holdout,
+        )
+        data = load_trajectories(args.data, dt=args.dt, coordinates=args.coordinates)
+        posterior, spec, result = learn_symmetry_trajectories(
+            data,
+            config,
+            quantities=args.quantities,
+            noise_std=args.noise_std,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc))
+    flags = {
+        "data": args.data,
+        "coordinates": args.coordinates,
+        "quantities": args.quantities,
+        "noise-std": args.noise_std,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "width": args.width,
+        "depth": args.depth,
+        "holdout": args.holdout,
+        "seed": args.seed,
+    }
+    if args.dt is not None:
+        flags["dt"] = args.dt
+    result.command = shlex.join(
+        ["physbias", "fit", "--learn-symmetry", *(f for k, v in flags.items() for f in (f"--{k}", str(v)))]
+    )
+    print_table(result.table, title=f"conserved quantities learned from {data.name}")
+    for note in result.notes:
+        print(f"- {note}")
+    write_results(result, out)
+    save(posterior, Path(out) / "posterior.eqx", metadata=spec)
+    print(f"posterior: {out}/posterior.eqx; results: {out}/results.json, symmetry.png")
     return 0
 
 

@@ -1,10 +1,12 @@
 """Dynamics: learned vector fields, integrators and rollouts."""
 
 from .algebras import (
+    describe_quadratic,
     euclidean_algebra_2d,
     generator_cosine,
     generator_singular_values,
     principal_cosines,
+    quadratic_of_generator,
     unitary_algebra,
 )
 from .conserved import (
@@ -48,12 +50,14 @@ __all__ = [
     "NeuralConservedQuantities",
     "QuadraticConservedQuantities",
     "SymmetrizedHamiltonianNN",
+    "describe_quadratic",
     "euclidean_algebra_2d",
     "generator_cosine",
     "generator_singular_values",
     "ode_flow",
     "principal_cosines",
     "quadratic_generator",
+    "quadratic_of_generator",
     "sample_flow_times",
     "symplectic_form",
     "unitary_algebra",

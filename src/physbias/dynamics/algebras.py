@@ -78,7 +78,8 @@ def principal_cosines(generators, reference) -> np.ndarray:
     learned, ref = _stack(generators), _stack(reference)
     if learned.shape[1] != ref.shape[1]:
         raise ValueError(
-            f"`generators` and `reference` act on different spaces: {learned.shape[1]} vs {ref.shape[1]} entries"
+            "`generators` and `reference` act on different spaces: "
+            f"{learned.shape[1]} vs {ref.shape[1]} entries"
         )
     u_ref, s_ref, _ = np.linalg.svd(ref.T, full_matrices=False)
     rank = int(np.sum(s_ref > 1e-8 * s_ref[0]))
@@ -95,3 +96,36 @@ def generator_cosine(a, b) -> float:
     a, b = np.ravel(np.asarray(a, np.float64)), np.ravel(np.asarray(b, np.float64))
     norm = np.linalg.norm(a) * np.linalg.norm(b)
     return float(abs(a @ b) / norm) if norm > 0 else 0.0
+
+
+def quadratic_of_generator(generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` of the quadratic ``C = x^T A x / 2 + b^T x`` whose generator is ``generator``
+    (the inverse of :func:`~physbias.dynamics.quadratic_generator`: ``A = -J (J A)``, as ``J^2 = -I``)."""
+    g = np.asarray(generator, np.float64)
+    d = g.shape[0] - 1
+    n = d // 2
+    j = np.block([[np.zeros((n, n)), np.eye(n)], [-np.eye(n), np.zeros((n, n))]])
+    return -j @ g[:d, :d], -j @ g[:d, d]
+
+
+def describe_quadratic(quadratic, linear, names=None, threshold: float = 0.05) -> str:
+    """A readable formula of ``C = x^T A x / 2 + b^T x``, scaled so that its largest coefficient is
+    1 (a conserved quantity's scale and sign are arbitrary); smaller terms than ``threshold`` times
+    the largest are dropped. ``names`` default to ``q1..qn, p1..pn``.
+
+    Example:
+        >>> describe_quadratic(np.eye(2), np.zeros(2))
+        '1 q1^2 + 1 p1^2'
+    """
+    a, b = np.asarray(quadratic, np.float64), np.asarray(linear, np.float64)
+    d = b.shape[0]
+    if names is None:
+        n = d // 2
+        names = [f"q{i + 1}" for i in range(n)] + [f"p{i + 1}" for i in range(n)]
+    terms = [(0.5 * a[i, i], f"{names[i]}^2") for i in range(d)]
+    terms += [(a[i, j] + 0.0, f"{names[i]} {names[j]}") for i in range(d) for j in range(i + 1, d)]
+    terms += [(b[i], names[i]) for i in range(d)]
+    top = max(abs(c) for c, _ in terms) or 1.0
+    kept = [(c / top, name) for c, name in terms if abs(c) >= threshold * top]
+    text = " ".join(f"{'-' if c < 0 else '+'} {abs(c):.3g} {name}" for c, name in kept)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
