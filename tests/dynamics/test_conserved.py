@@ -35,7 +35,7 @@ def test_quantity_is_invariant_along_its_own_flow():
         c = _random_quadratic(jax.random.key(0), d=4, k=1)
         xs = jax.random.normal(jax.random.key(1), (16, 4), jnp.float64)
         for tau in (-0.7, 0.3, 1.0):
-            moved = jax.vmap(lambda x: c.flow(x, jnp.array([tau])))(xs)
+            moved = jax.vmap(lambda x, t=tau: c.flow(x, jnp.array([t])))(xs)
             before, after = jax.vmap(c)(xs), jax.vmap(c)(moved)
             scale = 1 + jnp.sum(xs**2, axis=1, keepdims=True) + jnp.sum(moved**2, axis=1, keepdims=True)
             assert np.max(np.abs(after - before) / scale) < 1e-6
