@@ -106,6 +106,26 @@ CASES = {
     "NeuralODE": (lambda k: dynamics.NeuralODE(4, 8, 1, key=k, activation=jnp.tanh), _x(4)),
     "SecondOrderNODE": (lambda k: dynamics.SecondOrderNODE(4, 8, 1, key=k, damping=True), _x(4)),
     "HamiltonianNN": (lambda k: dynamics.HamiltonianNN(4, 8, 1, key=k), _x(4)),
+    "QuadraticConservedQuantities": (
+        lambda k: dynamics.QuadraticConservedQuantities(4, 2, key=k, init_std=0.3, scale=2.0),
+        _x(4),
+    ),
+    "NeuralConservedQuantities": (
+        lambda k: dynamics.NeuralConservedQuantities(4, 2, 8, 1, key=k, ode_steps=4),
+        _x(4),
+    ),
+    "SymmetrizedHamiltonianNN": (
+        lambda k: dynamics.SymmetrizedHamiltonianNN(
+            dynamics.QuadraticConservedQuantities(4, 2, key=k, init_std=0.3), 8, 1, 4, key=k
+        ),
+        _x(4),
+    ),
+    "OneStepPredictor": (lambda k: dynamics.OneStepPredictor(2, 0.05, 8, 1, key=k), _x(2)),
+    "NeuralEmbedding": (lambda k: dynamics.NeuralEmbedding(2, 3, 8, 1, key=k), _x(2)),
+    "FlowMap": (
+        lambda k: dynamics.FlowMap(dynamics.HamiltonianNN(4, 8, 1, key=k), 0.1, 3, dynamics.RK4()),
+        _x(4),
+    ),
     "HamiltonianNN-EMLP": (lambda k: nn.hamiltonian_emlp(V, SO(2), width=12, depth=1, key=k), _x(4)),
     "LagrangianNN": (lambda k: dynamics.LagrangianNN(4, 8, 1, key=k, regularization=0.1), _x(4)),
     "DeepLagrangianNN": (lambda k: dynamics.DeepLagrangianNN(4, 8, 1, key=k, eps=0.5), _x(4)),

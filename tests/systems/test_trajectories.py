@@ -107,3 +107,18 @@ def test_bad_trajectories_are_refused_before_any_work():
         derivative_dataset(Pendulum(), np.full((3, 5, 2), np.nan))
     with pytest.raises(ValueError, match="empty"):
         derivative_dataset(Pendulum(), np.zeros((0, 5, 2)))
+
+
+def test_canonical_trajectories_conserve_the_hamiltonian_and_give_its_field():
+    from physbias.systems import Pendulum, canonical_trajectories
+
+    x0 = np.array([[1.0, 0.5], [-0.3, 1.2]])
+    states, deriv = canonical_trajectories(Pendulum(mass=0.5, length=1.0, gravity=6.0), x0, 0.1, 30)
+    assert states.shape == deriv.shape == (2, 31, 2)
+    np.testing.assert_allclose(states[:, 0], x0, atol=1e-12)
+    energy = states[..., 1] ** 2 - 3 * np.cos(states[..., 0])  # H = 3 (1 - cos q) + p^2 (Greydanus 2019)
+    assert np.max(np.ptp(energy, axis=1)) < 1e-7
+    np.testing.assert_allclose(deriv[..., 0], 2 * states[..., 1], atol=1e-9)  # dq/dt = dH/dp
+    np.testing.assert_allclose(deriv[..., 1], -3 * np.sin(states[..., 0]), atol=1e-9)
+    with pytest.raises(ValueError, match="x0"):
+        canonical_trajectories(Pendulum(), np.ones((2, 3)), 0.1, 5)

@@ -9,6 +9,17 @@ from .algebras import (
     quadratic_of_generator,
     unitary_algebra,
 )
+from .conservation_search import (
+    Candidate,
+    SearchResult,
+    Term,
+    conservation_ratio,
+    enumerate_formulas,
+    enumerate_terms,
+    fit_constant,
+    formula_embedding,
+    search_conserved_quantities,
+)
 from .conserved import (
     AbstractConservedQuantities,
     NeuralConservedQuantities,
@@ -43,8 +54,37 @@ from .models import (
 )
 from .specs import MODELS, build_model
 from .symmetrized import SymmetrizedHamiltonianNN
+from .tailoring import (
+    MetaTrainResult,
+    NeuralEmbedding,
+    OneStepPredictor,
+    iterate_map,
+    meta_train,
+    noether_loss,
+    predict_sequence,
+    tailor,
+    tailored_task_loss,
+)
 
 __all__ = [
+    "Candidate",
+    "MetaTrainResult",
+    "NeuralEmbedding",
+    "OneStepPredictor",
+    "SearchResult",
+    "Term",
+    "conservation_ratio",
+    "enumerate_formulas",
+    "enumerate_terms",
+    "fit_constant",
+    "formula_embedding",
+    "iterate_map",
+    "meta_train",
+    "noether_loss",
+    "predict_sequence",
+    "search_conserved_quantities",
+    "tailor",
+    "tailored_task_loss",
     "AbstractConservedQuantities",
     "FlowMap",
     "NeuralConservedQuantities",

@@ -37,6 +37,7 @@ def experiments() -> dict[str, Experiment]:
         integrators,
         invariance_learning,
         laplace_regression,
+        noether_networks,
         noethers_razor,
         rotation,
         rpp,
@@ -59,6 +60,7 @@ def experiments() -> dict[str, Experiment]:
         laplace_regression,
         invariance_learning,
         noethers_razor,
+        noether_networks,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

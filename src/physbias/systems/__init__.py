@@ -32,7 +32,13 @@ from .registry import SYSTEMS, get_system
 from .rotations import random_rotations, rotated_clouds
 from .spring import LinearSpring, SpringForm, sample_spring, spring_force
 from .symmetric_tasks import TASKS, SymmetricTask, inertia, rotation_arcs
-from .trajectories import COORDINATES, derivative_dataset, energy_function, sample_trajectories
+from .trajectories import (
+    COORDINATES,
+    canonical_trajectories,
+    derivative_dataset,
+    energy_function,
+    sample_trajectories,
+)
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "CHAIN_COORDINATES",
     "COORDINATES",
     "chain_derivative_dataset",
+    "canonical_trajectories",
     "derivative_dataset",
     "energy_function",
     "from_angle_velocity",
