@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from physbias.cli import main
@@ -193,3 +194,52 @@ def test_sweep_cli_runs_and_aggregates(tmp_path, capsys):
     assert doc["experiment"] == "sweep:spring" and len(doc["runs"]) == 2
     assert {r["n_seeds"] for r in doc["table"]} == {2}
     assert "2 run(s) executed" in capsys.readouterr().out
+
+
+def _oscillator_csv(path, n=6, steps=8, odd=False):
+    rng = np.random.default_rng(0)
+    rows = ["trajectory,t," + ",".join(f"z{i}" for i in range(3 if odd else 2))]
+    for k in range(n):
+        q0, p0 = rng.normal(size=2)
+        for i in range(steps):
+            t = 0.2 * i
+            state = [q0 * np.cos(t) + p0 * np.sin(t), -q0 * np.sin(t) + p0 * np.cos(t)] + (
+                [0.0] if odd else []
+            )
+            rows.append(f"{k},{t}," + ",".join(repr(float(v)) for v in state))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_fit_learn_symmetry_prints_the_conserved_quantities(tmp_path, capsys):
+    data = _oscillator_csv(tmp_path / "sho.csv")
+    out = tmp_path / "run"
+    argv = ["fit", "--data", str(data), "--learn-symmetry", "--quantities", "2", "--epochs", "20"]
+    assert (
+        main([*argv, "--width", "8", "--coordinates", "canonical", "--out", str(out), "--no-progress"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "C1" in printed and "q1" in printed
+    doc = json.loads((out / "results.json").read_text())
+    assert [r["quantity"] for r in doc["table"]] == ["C1", "C2"]
+    assert doc["command"].startswith("physbias fit --learn-symmetry")
+    assert (out / "posterior.eqx").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, odd, match",
+    [
+        (["--coordinates", "velocity"], False, "canonical"),
+        ([], True, "even size"),
+        (["--quantities", "0"], False, "--quantities"),
+    ],
+)
+def test_fit_learn_symmetry_refuses_bad_input_before_writing(extra, odd, match, tmp_path, capsys):
+    data = _oscillator_csv(tmp_path / "d.csv", odd=odd)
+    out = tmp_path / "run"
+    assert (
+        main(["fit", "--data", str(data), "--learn-symmetry", *extra, "--out", str(out), "--no-progress"])
+        == 2
+    )
+    assert match in capsys.readouterr().err
+    assert not (out / "results.json").exists()

@@ -157,6 +157,10 @@ def test_bad_input_is_refused():
     model = FlowMap(HamiltonianNN(2, 8, 1, key=jax.random.key(0)), 0.1)
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         noether_fit(model, (jnp.ones((5, 3)), jnp.ones((5, 3))), key=jax.random.key(0), epochs=1)
+    with pytest.raises(ValueError, match="finite"):
+        noether_fit(model, (jnp.full((5, 2), jnp.nan), jnp.ones((5, 2))), key=jax.random.key(0), epochs=1)
+    with pytest.raises(ValueError, match="prior_variance"):
+        noether_fit(model, (jnp.ones((5, 2)),) * 2, key=jax.random.key(0), epochs=1, prior_variance=-1.0)
     with pytest.raises(TypeError, match="FlowMap"):
         noether_fit(model.dynamics, (jnp.ones((5, 2)),) * 2, key=jax.random.key(0), epochs=1)
 
