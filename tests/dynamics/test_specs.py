@@ -26,7 +26,9 @@ from physbias.dynamics import (
     HamiltonianNN,
     LagrangianNN,
     NeuralODE,
+    QuadraticConservedQuantities,
     SecondOrderNODE,
+    SymmetrizedHamiltonianNN,
 )
 from physbias.dynamics.specs import build_model, constraints_spec
 from physbias.systems import DistanceConstraints
@@ -64,6 +66,10 @@ CASES = {
         _spec("clnn", 12, constraints=CHAIN_SPEC),
     ),
     "delan-eps": (partial(DeepLagrangianNN, 4, WIDTH, DEPTH, eps=0.5), _spec("delan", 4, eps=0.5)),
+    "symmetrized-hnn": (
+        partial(SymmetrizedHamiltonianNN, QuadraticConservedQuantities(4, 3), WIDTH, DEPTH, 5),
+        _spec("symmetrized-hnn", 4, quantities=3, symmetry_samples=5),
+    ),
 }
 """name -> (the class with its hyperparameters, called with ``key=``; the spec describing it)."""
 

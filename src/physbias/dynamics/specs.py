@@ -12,8 +12,10 @@ from typing import Any
 import jax
 
 from ..systems import DistanceConstraints
+from .conserved import QuadraticConservedQuantities
 from .constrained import ConstrainedHamiltonianNN, ConstrainedLagrangianNN
 from .models import DeepLagrangianNN, HamiltonianNN, LagrangianNN, NeuralODE, SecondOrderNODE
+from .symmetrized import SymmetrizedHamiltonianNN
 
 MODELS = {
     "node": NeuralODE,
@@ -23,6 +25,7 @@ MODELS = {
     "delan": DeepLagrangianNN,
     "chnn": ConstrainedHamiltonianNN,
     "clnn": ConstrainedLagrangianNN,
+    "symmetrized-hnn": SymmetrizedHamiltonianNN,  # physbias fit --learn-symmetry
 }
 """Model names of the command line and of ``model.json``."""
 
@@ -57,8 +60,9 @@ def _constraints(spec: dict[str, Any]) -> DistanceConstraints:
 def build_model(spec: dict[str, Any], key=None):
     """A fresh model from ``spec`` = ``{"model": name, "state_size": d, "width": w, "depth": k, ...}``.
 
-    Optional entries: ``damping`` (node2), ``regularization`` (lnn), ``eps`` (delan) and, for
-    ``chnn``/``clnn``, ``constraints`` (:func:`constraints_spec`).
+    Optional entries: ``damping`` (node2), ``regularization`` (lnn), ``eps`` (delan), for
+    ``chnn``/``clnn`` ``constraints`` (:func:`constraints_spec`), and for ``symmetrized-hnn``
+    ``quantities`` (K learned quadratic conserved quantities) and ``symmetry_samples`` (S).
     """
     name = spec.get("model")
     if name not in MODELS:
@@ -71,6 +75,13 @@ def build_model(spec: dict[str, Any], key=None):
     if name == "delan" and "eps" in spec:
         kwargs["eps"] = float(spec["eps"])
     key = jax.random.key(0) if key is None else key
+    if name == "symmetrized-hnn":
+        k_sym, k_net = jax.random.split(key)
+        d, k = int(spec["state_size"]), int(spec.get("quantities", 4))
+        conserved = QuadraticConservedQuantities(d, k, key=k_sym, init_std=0.01)
+        return SymmetrizedHamiltonianNN(
+            conserved, n_samples=int(spec.get("symmetry_samples", 16)), key=k_net, **kwargs
+        )
     if name in CONSTRAINED:
         model = MODELS[name](_constraints(spec), key=key, **kwargs)
         if "state_size" in spec and int(spec["state_size"]) != model.state_size:
