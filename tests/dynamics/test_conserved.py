@@ -17,6 +17,7 @@ from physbias.dynamics import (
     euclidean_algebra_2d,
     generator_cosine,
     generator_singular_values,
+    nbody_algebra_2d,
     ode_flow,
     principal_cosines,
     sample_flow_times,
@@ -110,6 +111,12 @@ def test_symmetrized_hnn_with_so2_oracle_is_rotation_invariant():
     assert abs(float(dcdt)) < 0.1 * float(jnp.linalg.norm(model(x)) * jnp.linalg.norm(x))
 
 
+def _three_body_energy(x):
+    q = x[:6].reshape(3, 2)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    return 0.5 * jnp.sum(x[6:] ** 2) - sum(1 / jnp.sqrt(jnp.sum((q[i] - q[j]) ** 2) + 1) for i, j in pairs)
+
+
 def test_reference_algebras_are_conserved_by_their_hamiltonians():
     for quantities, h in (
         (unitary_algebra(2), lambda x: 0.5 * jnp.sum(x**2)),
@@ -117,12 +124,19 @@ def test_reference_algebras_are_conserved_by_their_hamiltonians():
             euclidean_algebra_2d(2),
             lambda x: 0.5 * jnp.sum(x[4:] ** 2) - 1 / jnp.sqrt(jnp.sum((x[0:2] - x[2:4]) ** 2) + 1),
         ),
+        (nbody_algebra_2d(3), _three_body_energy),
     ):
         x = jax.random.normal(jax.random.key(3), (quantities.state_size,))
         jgrad_h = symplectic_form(quantities.state_size) @ jax.grad(h)(x)
         brackets = jax.jacobian(quantities)(x) @ jgrad_h  # {C_k, H}
         np.testing.assert_allclose(brackets, 0.0, atol=1e-5)
     assert unitary_algebra(3).n_quantities == 9
+    # the N-body algebra: 7 independent quantities, SE(2) among them
+    nbody = nbody_algebra_2d(2).generators()
+    assert np.sum(generator_singular_values(nbody) > 1e-6) == 7
+    np.testing.assert_allclose(
+        principal_cosines(euclidean_algebra_2d(2).generators(), nbody, rank=3), 1.0, atol=1e-6
+    )
 
 
 def test_singular_values_and_principal_cosines():
@@ -135,6 +149,11 @@ def test_singular_values_and_principal_cosines():
     other = euclidean_algebra_2d(1).generators()  # acting on a 4-d state too
     assert np.min(principal_cosines(other, ref)) < 0.5
     assert generator_cosine(-3 * ref[0], ref[0]) == pytest.approx(1.0)
+    # rank: do the 2 dominant learned directions lie in u(2)? does their span hold ref[0]?
+    two = jnp.stack([ref[0] + ref[1], 0.5 * ref[2]])
+    np.testing.assert_allclose(principal_cosines(two, ref, rank=2), 1.0, atol=1e-6)
+    assert principal_cosines(two, ref[3:4], rank=2)[0] < 1e-6
+    assert principal_cosines(two, ref[2:3], rank=2)[0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="different spaces"):
         principal_cosines(ref, euclidean_algebra_2d(2).generators())
 

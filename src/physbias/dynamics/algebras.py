@@ -71,10 +71,15 @@ def generator_singular_values(generators) -> np.ndarray:
     return np.linalg.svd(_stack(generators), compute_uv=False)
 
 
-def principal_cosines(generators, reference) -> np.ndarray:
-    """Cosines of the principal angles between the span of the ``r`` dominant right singular
-    vectors of ``generators`` and the span of ``reference`` (``r = rank(reference)``), descending;
-    all ones when the learned generators span the reference algebra (Bjorck & Golub 1973)."""
+def principal_cosines(generators, reference, rank: int | None = None) -> np.ndarray:
+    """Cosines of the principal angles between the span of the ``rank`` dominant right singular
+    vectors of ``generators`` and the span of ``reference``, descending (Bjorck & Golub 1973).
+
+    ``rank=None`` takes the reference's dimension: all ones when the learned generators span the
+    reference algebra. A smaller ``rank`` asks whether the ``rank`` learned directions lie inside
+    the reference; a one-generator ``reference`` asks how much of it the learned span contains.
+    Missing learned directions count as cosine 0.
+    """
     learned, ref = _stack(generators), _stack(reference)
     if learned.shape[1] != ref.shape[1]:
         raise ValueError(
@@ -82,13 +87,37 @@ def principal_cosines(generators, reference) -> np.ndarray:
             f"{learned.shape[1]} vs {ref.shape[1]} entries"
         )
     u_ref, s_ref, _ = np.linalg.svd(ref.T, full_matrices=False)
-    rank = int(np.sum(s_ref > 1e-8 * s_ref[0]))
-    q_ref = u_ref[:, :rank]
+    ref_rank = int(np.sum(s_ref > 1e-8 * s_ref[0]))
+    q_ref = u_ref[:, :ref_rank]
+    rank = ref_rank if rank is None else int(rank)
+    if rank < 1:
+        raise ValueError(f"`rank` must be a positive integer, got {rank}")
     _, _, vt = np.linalg.svd(learned, full_matrices=False)
     q_learned = vt[: min(rank, vt.shape[0])].T
     cosines = np.clip(np.linalg.svd(q_learned.T @ q_ref, compute_uv=False), 0.0, 1.0)
-    # Fewer learned generators than the algebra's dimension: the missing directions have cosine 0.
-    return np.concatenate([cosines, np.zeros(rank - cosines.size)])
+    return np.concatenate([cosines, np.zeros(min(rank, ref_rank) - cosines.size)])
+
+
+def nbody_algebra_2d(n_bodies: int) -> QuadraticConservedQuantities:
+    """Every quadratic conserved quantity of ``n_bodies`` unit masses in the plane with a central
+    pair potential (7 of them): ``P_x``, ``P_y``, the angular momentum ``L``, the centre of mass's
+    own angular momentum ``L_cm = X P_y - Y P_x`` (``X`` the mean position: ``dL_cm/dt = P x P / n
+    = 0``), and the products ``P_x^2``, ``P_y^2``, ``P_x P_y``. It contains :func:`euclidean_algebra_2d`;
+    ``L`` splits into ``L_cm`` and the internal ``L - L_cm``, each a rotation symmetry on its own."""
+    base = euclidean_algebra_2d(n_bodies)
+    d, half = 4 * n_bodies, 2 * n_bodies
+    quadratic = np.zeros((7, d, d), np.float32)
+    linear = np.zeros((7, d), np.float32)
+    quadratic[:3], linear[:3] = np.asarray(base.quadratic), np.asarray(base.linear)
+    px, py = linear[0], linear[1]
+    x = np.zeros(d, np.float32)
+    y = np.zeros(d, np.float32)
+    x[0:half:2], y[1:half:2] = 1.0 / n_bodies, 1.0 / n_bodies
+    # C = u^T x v^T x = x^T (u v^T + v u^T) x / 2 for the product of two linear forms u.x and v.x
+    product = lambda u, v: np.outer(u, v) + np.outer(v, u)  # noqa: E731
+    quadratic[3] = product(x, py) - product(y, px)
+    quadratic[4], quadratic[5], quadratic[6] = product(px, px), product(py, py), product(px, py)
+    return QuadraticConservedQuantities(d, 7, quadratic=quadratic, linear=linear)
 
 
 def generator_cosine(a, b) -> float:

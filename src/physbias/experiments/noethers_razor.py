@@ -35,6 +35,7 @@ from ..dynamics import (
     euclidean_algebra_2d,
     generator_cosine,
     generator_singular_values,
+    nbody_algebra_2d,
     principal_cosines,
     unitary_algebra,
 )
@@ -146,7 +147,7 @@ class NoethersRazorConfig(ExperimentConfig):
     nbody_width: int = positive(64)
     nbody_depth: int = positive(2)
     nbody_batch: int = nonnegative(50)
-    nbody_epochs: int = positive(300)
+    nbody_epochs: int = positive(450)
     nbody_symmetry_samples: int = positive(16)
     nbody_mc: int = positive(1)
 
@@ -161,6 +162,7 @@ class _Setting:
     system: object
     oracle: QuadraticConservedQuantities
     oracle_name: str
+    conserved_algebra: QuadraticConservedQuantities  # every quadratic conserved quantity
     quantities: int
     trajectories: int
     steps: int
@@ -181,6 +183,7 @@ def _settings(c: NoethersRazorConfig) -> dict[str, _Setting]:
             CoupledOscillators(stiffness=np.eye(1)),
             unitary_algebra(1),
             "SO(2)",
+            unitary_algebra(1),
             1,
             c.sho_trajectories,
             c.sho_steps,
@@ -197,6 +200,7 @@ def _settings(c: NoethersRazorConfig) -> dict[str, _Setting]:
             CoupledOscillators(stiffness=np.eye(n)),
             unitary_algebra(n),
             f"U({n})",
+            unitary_algebra(n),
             c.osc_quantities,
             c.osc_trajectories,
             c.osc_steps,
@@ -213,6 +217,7 @@ def _settings(c: NoethersRazorConfig) -> dict[str, _Setting]:
             NBody2D(masses=(1.0,) * c.n_bodies, softening=1.0),
             euclidean_algebra_2d(c.n_bodies),
             "SE(2)",
+            nbody_algebra_2d(c.n_bodies),
             c.nbody_quantities,
             c.nbody_trajectories,
             c.nbody_steps,
@@ -334,12 +339,21 @@ def _system(c: NoethersRazorConfig, s: _Setting, seed: int, progress: bool):
             rank = int(np.linalg.matrix_rank(np.asarray(reference).reshape(len(reference), -1)))
             cosines = principal_cosines(generators, reference)
             spectra[s.name] = sv / sv[0]
+            dominant = int(np.sum(sv / sv[0] > 0.1))
             row |= {
                 "oracle_dim": rank,
-                "dominant_singular_values": int(np.sum(sv / sv[0] > 0.1)),
+                "dominant_singular_values": dominant,
                 "sv_gap": float(sv[rank - 1] / sv[rank]) if rank < len(sv) else float("inf"),
                 "min_principal_cosine": float(np.min(cosines)),
+                # are the dominant learned directions conserved quantities at all?
+                "dominant_in_conserved_algebra": float(
+                    np.min(principal_cosines(generators, s.conserved_algebra.generators(), rank=dominant))
+                ),
             }
+            if s.name == "nbody":  # how much of the total angular momentum the learned span holds
+                row["rotation_in_learned_span"] = float(
+                    principal_cosines(generators, reference[2:3], rank=dominant)[0]
+                )
             if s.name == "sho":
                 row["generator_cosine_to_J"] = generator_cosine(generators[0], reference[0])
                 row["linear_norm"] = float(np.linalg.norm(np.asarray(fitted.conserved.linear)))
@@ -386,7 +400,15 @@ def run(config: NoethersRazorConfig, *, seed: int = 0, progress: bool = True) ->
         "dominant_singular_values counts singular values of the stacked learned generators above 0.1 "
         "of the largest; sv_gap = s_r / s_(r+1) with r the oracle algebra's dimension; "
         "min_principal_cosine: the smallest cosine of the principal angles between the r dominant "
-        "learned directions and the oracle algebra (1 = the same span).",
+        "learned directions and the oracle algebra (1 = the same span); dominant_in_conserved_algebra: "
+        "the same for the dominant learned directions against every quadratic conserved quantity of the "
+        "system (the oracle for the oscillators; for N bodies also L_cm = X x P and P_x^2, P_y^2, "
+        "P_x P_y); rotation_in_learned_span: the cosine between L and the dominant learned span.",
+        "N-body: L_cm and L - L_cm are conserved separately, so the rotation splits into two symmetries, "
+        "and the ELBO rewards them far more than the (non-compact) translations, which an MLP nearly "
+        "has from its first linear layer: the razor learns span{L_cm, L - L_cm}, which contains L, not "
+        "SE(2) (fixed oracles, one seed at 300 epochs: -ELBO/N of L alone -5.6, SE(2) -4.6, "
+        "translations -0.1, HNN +0.2).",
         "Seed tables (train MSE / NLL/N / KL/N / -ELBO/N / test MSE), at the published sizes (width "
         "200-250, prior variance 1 -> KL/N in the thousands for the SHO): "
         + " | ".join(f"{k}: {v}" for k, v in REFERENCE.items()),
