@@ -108,3 +108,18 @@ def test_bad_input_is_refused():
         elbo_loss(noise_std=0.0)
     with pytest.raises(ValueError, match="`prior_variance`"):
         elbo_loss(prior_variance=-1.0)
+
+
+def test_bayesian_model_average_is_the_mean_of_the_sampled_networks():
+    from physbias.evidence import bayesian_model_average
+
+    posterior = MatrixNormalPosterior(eqx.nn.MLP(2, 1, 8, 1, key=jax.random.key(0)), init_std=0.3)
+    x = jax.random.normal(jax.random.key(1), (5, 2))
+    key = jax.random.key(2)
+    keys = jax.random.split(key, 3)
+    by_hand = sum(jax.vmap(posterior.sample_model(k))(x) for k in keys) / 3
+    np.testing.assert_allclose(bayesian_model_average(posterior, x, key, 3), by_hand, rtol=1e-5, atol=1e-6)
+    # a wide posterior: the average is not the network at the mean weights
+    assert not np.allclose(bayesian_model_average(posterior, x, key, 3), jax.vmap(posterior.mean_model())(x))
+    with pytest.raises(ValueError, match="n_samples"):
+        bayesian_model_average(posterior, x, key, 0)

@@ -36,7 +36,14 @@ from .laplace import (
     predictive,
 )
 from .linear import BayesianLinearRegression, evidence_loss, linear_log_evidence
-from .vi import MatrixNormalLinear, MatrixNormalPosterior, elbo, elbo_loss, expected_log_likelihood
+from .vi import (
+    MatrixNormalLinear,
+    MatrixNormalPosterior,
+    bayesian_model_average,
+    elbo,
+    elbo_loss,
+    expected_log_likelihood,
+)
 
 __all__ = [
     "BayesianLinearRegression",
@@ -52,6 +59,7 @@ __all__ = [
     "categorical_output_hessian",
     "dense_logdet",
     "diagonal_logdet",
+    "bayesian_model_average",
     "elbo",
     "elbo_loss",
     "expected_log_likelihood",

@@ -251,3 +251,16 @@ def elbo_loss(
         )
 
     return loss
+
+
+def bayesian_model_average(
+    posterior: MatrixNormalPosterior, x: Array, key: PRNGKeyArray, n_samples: int = 8
+) -> Array:
+    """``E_q[f_W(x)]`` by ``n_samples`` posterior samples, for a batch ``x`` of shape ``(N, ...)``.
+
+    With a wide posterior the network at the mean weights can predict much worse than the
+    average of its samples (the samples fit the data; the mean of the weights need not)."""
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"`n_samples` must be a positive integer, got {n_samples!r}")
+    keys = jax.random.split(key, n_samples)
+    return jnp.mean(jax.vmap(lambda k: jax.vmap(posterior.sample_model(k))(x))(keys), axis=0)

@@ -39,6 +39,7 @@ from ..dynamics import (
     principal_cosines,
     unitary_algebra,
 )
+from ..evidence import bayesian_model_average
 from ..marglik import elbo_terms, noether_fit
 from ..report import Figure, Panel, Result, series
 from ..systems import CoupledOscillators, NBody2D, simulate
@@ -248,13 +249,8 @@ def transitions(system, rng, n, steps, dt, *, q_scale, p_scale, shift=0.0, noise
 
 def _bma(posterior, samples: int):
     """The Bayesian model average ``E_q[x_{t+1}]`` by ``samples`` posterior samples (jitted)."""
-
-    @eqx.filter_jit
-    def predict(posterior, x):
-        keys = jax.random.split(jax.random.key(12345), samples)
-        return jnp.mean(jax.vmap(lambda k: jax.vmap(posterior.sample_model(k))(x))(keys), axis=0)
-
-    return lambda x: predict(posterior, x)
+    predict = eqx.filter_jit(bayesian_model_average)
+    return lambda x: predict(posterior, x, jax.random.key(12345), samples)
 
 
 def _mse(predict, pairs) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -216,6 +217,7 @@ def learn_symmetry_trajectories(
         generator_singular_values,
         quadratic_of_generator,
     )
+    from ..evidence import bayesian_model_average
     from ..marglik import elbo_terms, noether_fit
 
     if data.state_size % 2:
@@ -271,10 +273,7 @@ def learn_symmetry_trajectories(
         }
         for i in range(len(sv))
     ]
-    keys = jax.random.split(k_eval, 8)
-    predict = jax.jit(
-        lambda x: jnp.mean(jax.vmap(lambda k: jax.vmap(fitted.posterior.sample_model(k))(x))(keys), axis=0)
-    )
+    predict = lambda x: eqx.filter_jit(bayesian_model_average)(fitted.posterior, x, k_eval, 8)  # noqa: E731
     terms = elbo_terms(fitted.posterior, train, k_eval, noise_std=noise_std, n_samples=8, prior_variance=1.0)
     test_mse = float(jnp.mean((predict(test[0]) - test[1]) ** 2))
     spec = {
