@@ -1,5 +1,24 @@
-"""Differential equations as biases: exact references (more to come: PINNs, Neural IVP)."""
+"""Differential equations as biases: domains and collocation points, PDE residuals of a field
+network (the soft, "learning" bias), hard boundary conditions by construction, exact references."""
 
+from .ansatz import HardConstraintField, burgers_distance, burgers_hard_field, burgers_initial
+from .domain import Box
 from .references import RAISSI_VISCOSITY, burgers_cole_hopf, laplace_disk_solution, laplace_square_solution
+from .residuals import burgers_residual, derivative, heat_residual, laplace_residual, second_derivative
 
-__all__ = ["RAISSI_VISCOSITY", "burgers_cole_hopf", "laplace_disk_solution", "laplace_square_solution"]
+__all__ = [
+    "Box",
+    "HardConstraintField",
+    "RAISSI_VISCOSITY",
+    "burgers_cole_hopf",
+    "burgers_distance",
+    "burgers_hard_field",
+    "burgers_initial",
+    "burgers_residual",
+    "derivative",
+    "heat_residual",
+    "laplace_disk_solution",
+    "laplace_residual",
+    "laplace_square_solution",
+    "second_derivative",
+]
