@@ -39,6 +39,7 @@ _LAZY = {
     "save": "serialization",
     "FitResult": "train",
     "fit": "train",
+    "fit_lbfgs": "train",
 }
 
 
@@ -77,6 +78,7 @@ __all__ = [
     "dynamics",
     "experiments",
     "fit",
+    "fit_lbfgs",
     "load",
     "load_metadata",
     "mean_squared_error",

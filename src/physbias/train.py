@@ -264,3 +264,87 @@ def fit(
         message = f"trained {epochs} epochs ({len(losses)} steps) in {seconds:.2f} s"
         epochs_done = epochs
     return FitResult(trained, losses, epochs_done, seconds, diverged, message)
+
+
+def fit_lbfgs(
+    model,
+    loss_fn: LossFn,
+    data,
+    *,
+    key: PRNGKeyArray,
+    steps: int,
+    memory_size: int = 50,
+    chunks: int = 20,
+    progress: bool = True,
+    description: str = "l-bfgs",
+) -> FitResult:
+    """Minimise ``loss_fn`` over the full batch ``data`` by L-BFGS with a zoom line search
+    (``optax.lbfgs``; the quasi-Newton second stage of PINN training, after Adam).
+
+    ``loss_fn(model, batch, key)`` is called with one fixed ``key`` (L-BFGS needs a deterministic
+    objective). Steps are fused with ``lax.scan`` in chunks. A non-finite loss or gradient, or a
+    step that raises the loss orders of magnitude, freezes the parameters; the parameters with the
+    lowest loss seen are returned (:class:`FitResult`, ``epochs`` = steps run).
+    """
+    if not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
+    if not isinstance(memory_size, int) or memory_size < 1:
+        raise ValueError(f"`memory_size` must be a positive integer, got {memory_size!r}")
+    batch, _ = _as_batch(data)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    objective = lambda p: loss_fn(eqx.combine(p, static), batch, key)  # noqa: E731
+    optimizer = optax.lbfgs(memory_size=memory_size)
+    value_and_grad = optax.value_and_grad_from_state(objective)
+
+    def step(carry, _):
+        params, state, ok, best, best_params = carry
+        value, grad = value_and_grad(params, state=state)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_state = optimizer.update(
+                grad, state, params, value=value, grad=grad, value_fn=objective
+            )
+        new_params = eqx.apply_updates(params, updates)
+        finite = jnp.isfinite(value) & _all_finite(grad)
+        ok = ok & finite & ~(value > BLOWUP_OVER_BEST * jnp.abs(best))
+        improved = ok & (value < best)
+        best_params = jax.tree_util.tree_map(lambda p, b: jnp.where(improved, p, b), params, best_params)
+        best = jnp.where(improved, value, best)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        return (keep(new_params, params), keep(new_state, state), ok, best, best_params), value
+
+    @eqx.filter_jit
+    def run_chunk(carry, length_marker):
+        return jax.lax.scan(step, carry, None, length=length_marker.shape[0])
+
+    dtype = jax.eval_shape(objective, params).dtype
+    carry = (params, optimizer.init(params), jnp.array(True), jnp.array(jnp.inf, dtype), params)
+    per_chunk = _chunk_length(int(steps), chunks)
+    history, done, start = [], 0, time.perf_counter()
+    with progress_bar(int(steps), description, enabled=progress) as advance:
+        while done < steps:
+            size = min(per_chunk, int(steps) - done)
+            carry, values = run_chunk(carry, jnp.zeros(size))
+            history.append(np.asarray(values))
+            done += size
+            advance(size, loss=f"{float(carry[3]):.3e}")
+            if not bool(carry[2]):
+                break
+    seconds = time.perf_counter() - start
+    losses = np.concatenate(history)
+    trained = eqx.combine(carry[4], static)
+    diverged = not bool(carry[2])
+    if diverged:
+        bad = int(np.argmax(~np.isfinite(losses))) if not np.all(np.isfinite(losses)) else len(losses) - 1
+        kept = (
+            f"the parameters with the lowest loss ({float(carry[3]):.3e})"
+            if np.isfinite(float(carry[3]))
+            else "the starting parameters"
+        )
+        message = (
+            f"L-BFGS stopped at step {bad}: the loss or its gradient became non-finite or blew up; "
+            f"returning {kept}."
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    else:
+        message = f"L-BFGS: {done} steps in {seconds:.2f} s, loss {float(carry[3]):.3e}"
+    return FitResult(trained, losses, done, seconds, diverged, message)

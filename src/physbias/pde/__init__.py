@@ -3,6 +3,7 @@ network (the soft, "learning" bias), hard boundary conditions by construction, e
 
 from .ansatz import HardConstraintField, burgers_distance, burgers_hard_field, burgers_initial
 from .domain import Box
+from .pinn import pinn_loss
 from .references import RAISSI_VISCOSITY, burgers_cole_hopf, laplace_disk_solution, laplace_square_solution
 from .residuals import burgers_residual, derivative, heat_residual, laplace_residual, second_derivative
 
@@ -20,5 +21,6 @@ __all__ = [
     "laplace_disk_solution",
     "laplace_residual",
     "laplace_square_solution",
+    "pinn_loss",
     "second_derivative",
 ]
