@@ -187,3 +187,15 @@ def test_noether_networks_search_finds_the_spring_energy():
     # the true energy as tailoring loss improves on the pretrained model's long rollouts
     assert rows["oracle (true H)"]["test_rmse"] < rows["vanilla MLP"]["test_rmse"]
     assert rows["true dynamics from the noisy x0 (floor)"]["test_rmse"] < rows["vanilla MLP"]["test_rmse"]
+
+
+def test_burgers_hard_conditions_hold_exactly_and_soft_ones_approximately():
+    exp = get_experiment("burgers")
+    config = dataclasses.replace(
+        exp.make_config("quick"), collocation=300, adam_epochs=100, lbfgs_steps=100, depth=2
+    )
+    rows = {r["variant"]: r for r in exp.run(config, seed=0, progress=False).table}
+    assert rows["hard"]["initial_condition_error"] < 1e-6 and rows["hard"]["wall_error"] < 1e-6
+    assert rows["soft"]["initial_condition_error"] > 10 * rows["hard"]["initial_condition_error"]
+    for r in rows.values():
+        assert 0 < r["relative_l2"] < r["relative_l2_after_adam"] * 1.5 and not r["diverged"]

@@ -28,6 +28,7 @@ class Experiment:
 def experiments() -> dict[str, Experiment]:
     """Every registered experiment by name (imported on first use)."""
     from . import (
+        burgers,
         chain_pendulum,
         emlp_synthetic,
         energy,
@@ -61,6 +62,7 @@ def experiments() -> dict[str, Experiment]:
         invariance_learning,
         noethers_razor,
         noether_networks,
+        burgers,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
