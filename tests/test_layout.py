@@ -40,6 +40,7 @@ COVERED_BY = {
     "experiments/noethers_razor.py": "experiments/test_registry.py",
     "experiments/noether_networks.py": "experiments/test_registry.py",
     "experiments/burgers.py": "experiments/test_registry.py",
+    "experiments/laplace.py": "experiments/test_registry.py",
     "dynamics/algebras.py": "dynamics/test_conserved.py",  # generators of the conserved quantities
     "dynamics/symmetrized.py": "dynamics/test_conserved.py",
     "experiments/invariance_learning.py": "experiments/test_registry.py",

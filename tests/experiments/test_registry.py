@@ -199,3 +199,13 @@ def test_burgers_hard_conditions_hold_exactly_and_soft_ones_approximately():
     assert rows["soft"]["initial_condition_error"] > 10 * rows["hard"]["initial_condition_error"]
     for r in rows.values():
         assert 0 < r["relative_l2"] < r["relative_l2_after_adam"] * 1.5 and not r["diverged"]
+
+
+def test_laplace_hard_boundary_is_exact_and_more_accurate_than_soft():
+    exp = get_experiment("laplace")
+    config = dataclasses.replace(
+        exp.make_config("quick"), domains=("square",), collocation=200, adam_epochs=100, lbfgs_steps=100
+    )
+    rows = {r["variant"]: r for r in exp.run(config, seed=0, progress=False).table}
+    assert rows["hard"]["boundary_error"] < 1e-6 < rows["soft"]["boundary_error"]
+    assert rows["hard"]["relative_l2"] < rows["soft"]["relative_l2"] and rows["hard"]["relative_l2"] < 1e-2

@@ -47,3 +47,16 @@ def test_bad_requests_are_refused():
         box.uniform(jax.random.key(0), 0)
     with pytest.raises(ValueError, match="which"):
         box.side(jax.random.key(0), 4, "x", "left")
+
+
+def test_disk_points_are_uniform_inside_and_on_the_circle():
+    from physbias.pde import Disk
+
+    disk = Disk((1.0, -1.0), 2.0)
+    inside = np.asarray(disk.uniform(jax.random.key(0), 4000)) - np.array([1.0, -1.0])
+    r = np.linalg.norm(inside, axis=1)
+    assert np.all(r <= 2.0 + 1e-6) and abs(np.mean(r <= 1.0) - 0.25) < 0.03  # area fraction
+    edge = np.asarray(disk.boundary(jax.random.key(1), 100)) - np.array([1.0, -1.0])
+    np.testing.assert_allclose(np.linalg.norm(edge, axis=1), 2.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="radius"):
+        Disk((0.0, 0.0), 0.0)

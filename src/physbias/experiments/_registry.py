@@ -37,6 +37,7 @@ def experiments() -> dict[str, Experiment]:
         gcnn_digits,
         integrators,
         invariance_learning,
+        laplace,
         laplace_regression,
         noether_networks,
         noethers_razor,
@@ -63,6 +64,7 @@ def experiments() -> dict[str, Experiment]:
         noethers_razor,
         noether_networks,
         burgers,
+        laplace,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

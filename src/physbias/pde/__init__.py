@@ -2,13 +2,14 @@
 network (the soft, "learning" bias), hard boundary conditions by construction, exact references."""
 
 from .ansatz import HardConstraintField, burgers_distance, burgers_hard_field, burgers_initial
-from .domain import Box
+from .domain import Box, Disk
 from .pinn import pinn_loss
 from .references import RAISSI_VISCOSITY, burgers_cole_hopf, laplace_disk_solution, laplace_square_solution
 from .residuals import burgers_residual, derivative, heat_residual, laplace_residual, second_derivative
 
 __all__ = [
     "Box",
+    "Disk",
     "HardConstraintField",
     "RAISSI_VISCOSITY",
     "burgers_cole_hopf",

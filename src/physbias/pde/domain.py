@@ -86,3 +86,37 @@ class Box(eqx.Module):
 def _check_count(n) -> None:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"the number of points must be a positive integer, got {n!r}")
+
+
+class Disk(eqx.Module):
+    """The disk ``|z - centre| <= radius`` in the plane.
+
+    Example:
+        >>> Disk((0.0, 0.0), 2.0).radius
+        2.0
+    """
+
+    centre: tuple[float, float] = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+
+    def __init__(self, centre=(0.0, 0.0), radius: float = 1.0):
+        centre = tuple(float(v) for v in centre)
+        if len(centre) != 2 or not all(math.isfinite(v) for v in centre):
+            raise ValueError(f"Disk: `centre` must be two finite numbers, got {centre}")
+        if not (math.isfinite(radius) and radius > 0):
+            raise ValueError(f"Disk: `radius` must be positive, got {radius!r}")
+        self.centre, self.radius = centre, float(radius)
+
+    def uniform(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
+        """``n`` points uniform in the disk (``r = R sqrt(U)``)."""
+        _check_count(n)
+        k_r, k_theta = jax.random.split(key)
+        r = self.radius * jnp.sqrt(jax.random.uniform(k_r, (n,)))
+        theta = jax.random.uniform(k_theta, (n,), maxval=2 * jnp.pi)
+        return jnp.asarray(self.centre)[None] + r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], 1)
+
+    def boundary(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
+        """``n`` points uniform on the circle."""
+        _check_count(n)
+        theta = jax.random.uniform(key, (n,), maxval=2 * jnp.pi)
+        return jnp.asarray(self.centre)[None] + self.radius * jnp.stack([jnp.cos(theta), jnp.sin(theta)], 1)
