@@ -348,3 +348,42 @@ def fit_lbfgs(
     else:
         message = f"L-BFGS: {done} steps in {seconds:.2f} s, loss {float(carry[3]):.3e}"
     return FitResult(trained, losses, done, seconds, diverged, message)
+
+
+def fit_adam_then_lbfgs(
+    model,
+    loss_fn: LossFn,
+    data,
+    *,
+    key: PRNGKeyArray,
+    adam_epochs: int,
+    lbfgs_steps: int,
+    learning_rate: float = 1e-3,
+    memory_size: int = 50,
+    progress: bool = True,
+    description: str = "fit",
+) -> tuple[FitResult, FitResult]:
+    """The usual PINN schedule: full-batch Adam for ``adam_epochs``, then :func:`fit_lbfgs` from its
+    result for ``lbfgs_steps``. Returns both :class:`FitResult` s (the second holds the model)."""
+    k_adam, k_lbfgs = jax.random.split(key)
+    adam = fit(
+        model,
+        loss_fn,
+        data,
+        key=k_adam,
+        epochs=adam_epochs,
+        optimizer=optax.adam(learning_rate),
+        progress=progress,
+        description=f"{description}: adam",
+    )
+    lbfgs = fit_lbfgs(
+        adam.model,
+        loss_fn,
+        data,
+        key=k_lbfgs,
+        steps=lbfgs_steps,
+        memory_size=memory_size,
+        progress=progress,
+        description=f"{description}: l-bfgs",
+    )
+    return adam, lbfgs

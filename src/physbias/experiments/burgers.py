@@ -17,19 +17,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..pde import (
     RAISSI_VISCOSITY,
     Box,
-    HardConstraintField,
     burgers_cole_hopf,
     burgers_hard_field,
     burgers_residual,
     pinn_loss,
 )
 from ..report import Figure, Panel, Result, series
-from ..train import fit, fit_lbfgs
+from ..train import fit_adam_then_lbfgs
 from ._config import ExperimentConfig, one_of, positive
 from ._registry import Experiment
 
@@ -84,7 +82,7 @@ def run(config: BurgersConfig, *, seed: int = 0, progress: bool = True) -> Resul
     exact = burgers_cole_hopf(grid_x, grid_t, config.viscosity)
     grid = jnp.asarray(np.stack([grid_x.ravel(), grid_t.ravel()], 1), jnp.float32)
     box = Box((-1.0, 0.0), (1.0, 1.0), ("x", "t"))
-    k_points, k_net, k_adam, k_lbfgs = jax.random.split(jax.random.key(seed), 4)
+    k_points, k_net, k_adam = jax.random.split(jax.random.key(seed), 3)
     points = box.latin_hypercube(k_points, config.collocation)
     residual = lambda u, z: burgers_residual(u, z, config.viscosity)  # noqa: E731
     net = eqx.nn.MLP(2, "scalar", config.width, config.depth, activation=jnp.tanh, key=k_net)
@@ -94,29 +92,21 @@ def run(config: BurgersConfig, *, seed: int = 0, progress: bool = True) -> Resul
             model: eqx.Module = burgers_hard_field(net)
             loss = pinn_loss(residual)
         else:
-            model = HardConstraintField(net, lambda z: jnp.zeros(()), lambda z: jnp.ones(()))  # u = N
+            model = net  # u = N
             loss = pinn_loss(
                 residual, _condition_points(np.random.default_rng(seed), config.condition_points)
             )
-        adam = fit(
+        adam, lbfgs = fit_adam_then_lbfgs(
             model,
             loss,
             (points,),
             key=k_adam,
-            epochs=config.adam_epochs,
-            optimizer=optax.adam(config.learning_rate),
-            progress=progress,
-            description=f"burgers {variant}: adam",
-        )
-        lbfgs = fit_lbfgs(
-            adam.model,
-            loss,
-            (points,),
-            key=k_lbfgs,
-            steps=config.lbfgs_steps,
+            adam_epochs=config.adam_epochs,
+            lbfgs_steps=config.lbfgs_steps,
+            learning_rate=config.learning_rate,
             memory_size=config.lbfgs_memory,
             progress=progress,
-            description=f"burgers {variant}: l-bfgs",
+            description=f"burgers {variant}",
         )
         pred = np.asarray(_evaluate(lbfgs.model, grid)).reshape(exact.shape)
         error = pred - exact

@@ -19,7 +19,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..pde import (
     Box,
@@ -31,7 +30,7 @@ from ..pde import (
     pinn_loss,
 )
 from ..report import Figure, Panel, Result, series
-from ..train import fit, fit_lbfgs
+from ..train import fit_adam_then_lbfgs
 from ._config import ExperimentConfig, one_of, positive
 from ._registry import Experiment
 
@@ -108,7 +107,7 @@ def _evaluate(model, points):
 def run(config: LaplaceConfig, *, seed: int = 0, progress: bool = True) -> Result:
     table, panels = [], []
     for d, domain in enumerate(config.domains):
-        k_problem, k_net, k_adam, k_lbfgs = jax.random.split(jax.random.fold_in(jax.random.key(seed), d), 4)
+        k_problem, k_net, k_adam = jax.random.split(jax.random.fold_in(jax.random.key(seed), d), 3)
         interior, boundary, values, exact, (g, dist), test = _problem(domain, config, k_problem)
         exact_test = exact(test)
         net = eqx.nn.MLP(2, "scalar", config.width, config.depth, activation=jnp.tanh, key=k_net)
@@ -118,26 +117,18 @@ def run(config: LaplaceConfig, *, seed: int = 0, progress: bool = True) -> Resul
                 model = HardConstraintField(net, g, dist)
                 loss = pinn_loss(laplace_residual)
             else:
-                model = HardConstraintField(net, lambda z: jnp.zeros(()), lambda z: jnp.ones(()))
+                model = net  # u = N
                 loss = pinn_loss(laplace_residual, (boundary, values))
-            adam = fit(
+            adam, lbfgs = fit_adam_then_lbfgs(
                 model,
                 loss,
                 (interior,),
                 key=k_adam,
-                epochs=config.adam_epochs,
-                optimizer=optax.adam(config.learning_rate),
+                adam_epochs=config.adam_epochs,
+                lbfgs_steps=config.lbfgs_steps,
+                learning_rate=config.learning_rate,
                 progress=progress,
-                description=f"laplace {domain} {variant}: adam",
-            )
-            lbfgs = fit_lbfgs(
-                adam.model,
-                loss,
-                (interior,),
-                key=k_lbfgs,
-                steps=config.lbfgs_steps,
-                progress=progress,
-                description=f"laplace {domain} {variant}: l-bfgs",
+                description=f"laplace {domain} {variant}",
             )
             pred = np.asarray(_evaluate(lbfgs.model, test))
             on_boundary = np.asarray(_evaluate(lbfgs.model, boundary))
