@@ -7,7 +7,7 @@ import numpy as np
 import optax
 
 from physbias import fit
-from physbias.pde import burgers_hard_field
+from physbias.pde import burgers_hard_field, chebyshev_t, laplace_disk_hard_field, laplace_square_hard_field
 
 
 def test_burgers_hard_field_meets_its_conditions_for_random_networks():
@@ -35,3 +35,27 @@ def test_burgers_hard_field_fits_a_function_of_its_class():
         u, loss, (z, y), key=jax.random.key(2), epochs=1500, optimizer=optax.adam(1e-2), progress=False
     )
     assert result.final_loss < 1e-4 * float(jnp.mean(y**2))
+
+
+def test_chebyshev_t_is_cos_k_theta_on_the_circle():
+    theta = jnp.linspace(0, 2 * jnp.pi, 50)
+    for k in range(6):
+        np.testing.assert_allclose(chebyshev_t(k, jnp.cos(theta)), jnp.cos(k * theta), atol=2e-6)
+
+
+def test_laplace_hard_fields_meet_their_boundary_values_for_random_networks():
+    theta = jnp.linspace(0, 2 * jnp.pi, 64)
+    circle = jnp.stack([jnp.cos(theta), jnp.sin(theta)], 1)
+    s = jnp.linspace(0, 1, 33)
+    zeros, ones = jnp.zeros_like(s), jnp.ones_like(s)
+    for seed in range(3):
+        net = eqx.nn.MLP(2, "scalar", 16, 2, activation=jnp.tanh, key=jax.random.key(seed))
+        disk = laplace_disk_hard_field(net, 3)
+        np.testing.assert_allclose(jax.vmap(disk)(circle), jnp.cos(3 * theta), atol=1e-6)
+        square = laplace_square_hard_field(net)
+        top = jax.vmap(square)(jnp.stack([s, ones], 1))
+        np.testing.assert_allclose(top, jnp.sin(jnp.pi * s), atol=1e-7)
+        for side in (jnp.stack([s, zeros], 1), jnp.stack([zeros, s], 1), jnp.stack([ones, s], 1)):
+            assert np.max(np.abs(jax.vmap(square)(side))) < 1e-7
+        inside = jax.vmap(square)(jnp.array([[0.5, 0.5]]))
+        assert abs(float(inside[0]) - 0.5) > 1e-4  # N acts inside

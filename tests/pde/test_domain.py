@@ -25,6 +25,14 @@ def test_side_points_lie_on_the_side():
     assert np.ptp(initial[:, 0]) > 0.5
 
 
+def test_boundary_points_cover_every_side_equally():
+    box = Box((0.0, -1.0, 2.0), (1.0, 1.0, 3.0), ("x", "y", "z"))
+    pts = np.asarray(box.boundary(jax.random.key(0), 60))
+    assert pts.shape == (60, 3)
+    on_side = np.stack([np.isclose(pts, box.lower), np.isclose(pts, box.upper)], 2).reshape(60, 6)
+    assert np.all(on_side.sum(0) == 10) and np.all(on_side.sum(1) == 1)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [

@@ -93,3 +93,16 @@ def test_square_solution_is_harmonic_with_its_boundary_values():
         laplace_square_solution(1.0, s),
     ):
         assert np.max(np.abs(side)) < 1e-12
+
+
+def test_raissi_condition_points_carry_the_initial_and_wall_values():
+    from physbias.pde import raissi_condition_points
+
+    points, values = raissi_condition_points(np.random.default_rng(0), 100)
+    assert points.shape == (100, 2) and values.shape == (100,)
+    assert len(np.unique(points, axis=0)) == 100  # drawn without replacement
+    initial, wall = points[:, 1] == 0, np.abs(points[:, 0]) == 1
+    assert np.all(initial | wall) and initial.any() and wall.any()
+    np.testing.assert_allclose(values[initial], -np.sin(np.pi * points[initial, 0]), atol=1e-6)
+    assert np.all(values[wall & ~initial] == 0)
+    assert len(raissi_condition_points(np.random.default_rng(0), 10_000)[0]) == 456

@@ -122,3 +122,28 @@ def test_canonical_trajectories_conserve_the_hamiltonian_and_give_its_field():
     np.testing.assert_allclose(deriv[..., 1], -3 * np.sin(states[..., 0]), atol=1e-9)
     with pytest.raises(ValueError, match="x0"):
         canonical_trajectories(Pendulum(), np.ones((2, 3)), 0.1, 5)
+
+
+def test_transition_pairs_are_one_exact_step_apart():
+    from physbias.systems import MassSpring, transition_pairs
+
+    system = MassSpring(mass=1.0, k1=1.0)  # q(t + dt) = q cos dt + p sin dt
+    x, y = transition_pairs(system, np.random.default_rng(0), 3, 5, 0.1, q_scale=1.0, p_scale=0.5)
+    assert x.shape == y.shape == (15, 2)
+    c, s = np.cos(0.1), np.sin(0.1)
+    np.testing.assert_allclose(
+        y, np.stack([c * x[:, 0] + s * x[:, 1], c * x[:, 1] - s * x[:, 0]], 1), atol=1e-5
+    )
+    np.testing.assert_allclose(x[1:5], y[0:4], atol=1e-6)  # consecutive pairs chain
+
+
+def test_radial_trajectory_split_halves_exact_trajectories_with_noise():
+    from physbias.systems import MassSpring, radial_trajectory_split
+
+    system = MassSpring(mass=1.0, k1=1.0)
+    data = radial_trajectory_split(system, np.random.default_rng(0), 8, 11, (0.5, 1.0), 1.0, 0.0)
+    assert data["train"].shape == data["test"].shape == (4, 11, 2)
+    r = np.linalg.norm(data["test_clean"], axis=2)  # circles: the radius is conserved
+    assert np.all((r > 0.5 - 1e-6) & (r < 1.0 + 1e-6)) and np.ptp(r, axis=1).max() < 1e-6
+    noisy = radial_trajectory_split(system, np.random.default_rng(0), 8, 11, (0.5, 1.0), 1.0, 0.1)
+    assert 0.05 < np.std(noisy["test"] - noisy["test_clean"]) < 0.15

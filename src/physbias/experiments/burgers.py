@@ -25,6 +25,8 @@ from ..pde import (
     burgers_hard_field,
     burgers_residual,
     pinn_loss,
+    raissi_condition_points,
+    raissi_grid,
 )
 from ..report import Figure, Panel, Result, series
 from ..train import fit_adam_then_lbfgs
@@ -51,33 +53,13 @@ class BurgersConfig(ExperimentConfig):
     viscosity: float = positive(RAISSI_VISCOSITY)
 
 
-def _raissi_grid():
-    x, t = np.linspace(-1, 1, 256), np.linspace(0, 0.99, 100)
-    return x, t
-
-
-def _condition_points(rng, n: int):
-    """``n`` of the 456 initial (256 at t = 0) and wall (100 per side) points of Raissi's grid."""
-    x, t = _raissi_grid()
-    points = np.concatenate(
-        [
-            np.stack([x, np.zeros_like(x)], 1),
-            np.stack([-np.ones_like(t), t], 1),
-            np.stack([np.ones_like(t), t], 1),
-        ]
-    )
-    values = np.where(points[:, 1] == 0, -np.sin(np.pi * points[:, 0]), 0.0)
-    idx = rng.choice(len(points), size=min(n, len(points)), replace=False)
-    return jnp.asarray(points[idx], jnp.float32), jnp.asarray(values[idx], jnp.float32)
-
-
 @eqx.filter_jit
 def _evaluate(model, points):
     return jax.vmap(model)(points)
 
 
 def run(config: BurgersConfig, *, seed: int = 0, progress: bool = True) -> Result:
-    x, t = _raissi_grid()
+    x, t = raissi_grid()
     grid_x, grid_t = np.meshgrid(x, t, indexing="ij")
     exact = burgers_cole_hopf(grid_x, grid_t, config.viscosity)
     grid = jnp.asarray(np.stack([grid_x.ravel(), grid_t.ravel()], 1), jnp.float32)
@@ -93,9 +75,8 @@ def run(config: BurgersConfig, *, seed: int = 0, progress: bool = True) -> Resul
             loss = pinn_loss(residual)
         else:
             model = net  # u = N
-            loss = pinn_loss(
-                residual, _condition_points(np.random.default_rng(seed), config.condition_points)
-            )
+            conditions = raissi_condition_points(np.random.default_rng(seed), config.condition_points)
+            loss = pinn_loss(residual, tuple(map(jnp.asarray, conditions)))
         adam, lbfgs = fit_adam_then_lbfgs(
             model,
             loss,

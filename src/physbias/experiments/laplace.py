@@ -23,9 +23,10 @@ import numpy as np
 from ..pde import (
     Box,
     Disk,
-    HardConstraintField,
+    laplace_disk_hard_field,
     laplace_disk_solution,
     laplace_residual,
+    laplace_square_hard_field,
     laplace_square_solution,
     pinn_loss,
 )
@@ -55,8 +56,8 @@ class LaplaceConfig(ExperimentConfig):
 
 
 def _problem(domain: str, config: LaplaceConfig, key):
-    """Interior and boundary points, boundary values, the exact solution, the hard ansatz (g, D) and
-    test points."""
+    """Interior and boundary points, boundary values, the exact solution, the hard ansatz (a function
+    of the network) and test points."""
     k_in, k_bd, k_test = jax.random.split(key, 3)
     k = config.order
     if domain == "disk":
@@ -66,37 +67,17 @@ def _problem(domain: str, config: LaplaceConfig, key):
             disk.boundary(k_bd, config.boundary_points),
         )
         exact = lambda z: laplace_disk_solution(np.asarray(z[:, 0]), np.asarray(z[:, 1]), k)  # noqa: E731
-        g = lambda z: _chebyshev_poly(k, z[0])  # noqa: E731
-        dist = lambda z: 1.0 - z[0] ** 2 - z[1] ** 2  # noqa: E731
+        hard = lambda net: laplace_disk_hard_field(net, k)  # noqa: E731
         test = disk.uniform(k_test, 4096)
     else:
         box = Box((0.0, 0.0), (1.0, 1.0), ("x", "y"))
         interior = box.latin_hypercube(k_in, config.collocation)
-        per_side = max(1, config.boundary_points // 4)
-        boundary = jnp.concatenate(
-            [
-                box.side(jax.random.fold_in(k_bd, i), per_side, name, which)
-                for i, (name, which) in enumerate(
-                    [("x", "lower"), ("x", "upper"), ("y", "lower"), ("y", "upper")]
-                )
-            ]
-        )
+        boundary = box.boundary(k_bd, config.boundary_points)
         exact = lambda z: laplace_square_solution(np.asarray(z[:, 0]), np.asarray(z[:, 1]))  # noqa: E731
-        g = lambda z: z[1] * jnp.sin(jnp.pi * z[0])  # noqa: E731
-        dist = lambda z: z[0] * (1 - z[0]) * z[1] * (1 - z[1])  # noqa: E731
+        hard = laplace_square_hard_field
         test = box.uniform(k_test, 4096)
     values = jnp.asarray(exact(boundary), jnp.float32)
-    return interior, boundary, values, exact, (g, dist), test
-
-
-def _chebyshev_poly(k: int, x):
-    """``T_k(x)`` by ``T_{n+1} = 2 x T_n - T_{n-1}`` (``T_k(cos theta) = cos(k theta)``)."""
-    t_prev, t = jnp.ones_like(x), x
-    if k == 0:
-        return t_prev
-    for _ in range(k - 1):
-        t_prev, t = t, 2 * x * t - t_prev
-    return t
+    return interior, boundary, values, exact, hard, test
 
 
 @eqx.filter_jit
@@ -108,13 +89,13 @@ def run(config: LaplaceConfig, *, seed: int = 0, progress: bool = True) -> Resul
     table, panels = [], []
     for d, domain in enumerate(config.domains):
         k_problem, k_net, k_adam = jax.random.split(jax.random.fold_in(jax.random.key(seed), d), 3)
-        interior, boundary, values, exact, (g, dist), test = _problem(domain, config, k_problem)
+        interior, boundary, values, exact, hard, test = _problem(domain, config, k_problem)
         exact_test = exact(test)
         net = eqx.nn.MLP(2, "scalar", config.width, config.depth, activation=jnp.tanh, key=k_net)
         curves = {}
         for variant in config.variants:
             if variant == "hard":
-                model = HardConstraintField(net, g, dist)
+                model = hard(net)
                 loss = pinn_loss(laplace_residual)
             else:
                 model = net  # u = N

@@ -42,7 +42,7 @@ from ..dynamics import (
     tailored_task_loss,
 )
 from ..report import Figure, Panel, Result, series
-from ..systems import MassSpring, Pendulum, canonical_trajectories
+from ..systems import MassSpring, Pendulum, canonical_trajectories, radial_trajectory_split
 from ..train import fit
 from ._config import ExperimentConfig, one_of, positive
 from ._registry import Experiment
@@ -105,24 +105,12 @@ class NoetherNetworksConfig(ExperimentConfig):
 
 
 def hnn_task_data(name: str, config: NoetherNetworksConfig, seed: int) -> dict:
-    """HNN-style trajectories: ``x0`` in a random direction at radius ``U[r0, r1]``, exact solutions,
-    noise on every state; the first half of the trajectories for training."""
+    """The named system's HNN-style trajectories (``systems.radial_trajectory_split``)."""
     system, points, radius, _, _ = SYSTEMS[name]
     rng = np.random.default_rng([seed, list(SYSTEMS).index(name)])
-    direction = rng.uniform(-1, 1, (config.trajectories, 2))
-    x0 = direction / np.linalg.norm(direction, axis=1, keepdims=True)
-    x0 *= rng.uniform(*radius, (config.trajectories, 1))
-    dt = config.t_end / (points - 1)
-    clean, deriv = canonical_trajectories(system, x0, dt, points - 1)
-    noisy = clean + config.noise_std * rng.standard_normal(clean.shape)
-    half = config.trajectories // 2
-    return {
-        "dt": dt,
-        "train": noisy[:half],
-        "train_derivatives": deriv[:half],
-        "test": noisy[half:],
-        "test_clean": clean[half:],
-    }
+    return radial_trajectory_split(
+        system, rng, config.trajectories, points, radius, config.t_end, config.noise_std
+    )
 
 
 @eqx.filter_jit

@@ -42,7 +42,7 @@ from ..dynamics import (
 from ..evidence import bayesian_model_average
 from ..marglik import elbo_terms, noether_fit
 from ..report import Figure, Panel, Result, series
-from ..systems import CoupledOscillators, NBody2D, simulate
+from ..systems import CoupledOscillators, NBody2D, transition_pairs
 from ._config import ExperimentConfig, nonnegative, one_of, positive
 from ._registry import Experiment
 
@@ -233,20 +233,6 @@ def _settings(c: NoethersRazorConfig) -> dict[str, _Setting]:
     }
 
 
-def transitions(system, rng, n, steps, dt, *, q_scale, p_scale, shift=0.0, noise_std=0.0):
-    """``(x_t, x_{t+1})`` pairs of ``n`` simulated trajectories from ``x0 ~ N(0, diag(q_scale^2,
-    p_scale^2))`` (``q`` shifted by ``shift``), targets with ``N(0, noise_std^2)`` noise. Unit
-    masses, so velocities are momenta."""
-    d = system.state_size
-    h = d // 2
-    x0 = rng.normal(size=(n, d)) * np.r_[np.full(h, q_scale), np.full(h, p_scale)]
-    x0[:, :h] += shift
-    traj = simulate(system, x0, dt, steps)
-    x, y = traj[:, :-1].reshape(-1, d), traj[:, 1:].reshape(-1, d)
-    y = y + noise_std * rng.normal(size=y.shape)
-    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-
-
 def _bma(posterior, samples: int):
     """The Bayesian model average ``E_q[x_{t+1}]`` by ``samples`` posterior samples (jitted)."""
     predict = eqx.filter_jit(bayesian_model_average)
@@ -261,14 +247,14 @@ def _system(c: NoethersRazorConfig, s: _Setting, seed: int, progress: bool):
     rng = np.random.default_rng([seed, SYSTEMS.index(s.name)])
     noise = math.sqrt(c.noise_variance)
     kw = {"q_scale": c.q_scale, "p_scale": c.p_scale}
-    train = transitions(s.system, rng, s.trajectories, s.steps, s.dt, noise_std=noise, **kw)
+    train = transition_pairs(s.system, rng, s.trajectories, s.steps, s.dt, noise_std=noise, **kw)
     test_kw = {"q_scale": c.q_scale, "p_scale": c.test_p_scale}
-    tests = {"test": transitions(s.system, rng, c.test_trajectories, c.test_steps, s.dt, **test_kw)}
+    tests = {"test": transition_pairs(s.system, rng, c.test_trajectories, c.test_steps, s.dt, **test_kw)}
     if s.name == "nbody":
-        tests["moved"] = transitions(
+        tests["moved"] = transition_pairs(
             s.system, rng, c.test_trajectories, c.test_steps, s.dt, shift=c.moved_shift, **test_kw
         )
-        tests["wider"] = transitions(
+        tests["wider"] = transition_pairs(
             s.system,
             rng,
             c.test_trajectories,

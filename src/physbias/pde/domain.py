@@ -82,6 +82,19 @@ class Box(eqx.Module):
         value = self.lower[i] if which == "lower" else self.upper[i]
         return points.at[:, i].set(value)
 
+    def boundary(self, key: PRNGKeyArray, n: int) -> Float[Array, "m d"]:
+        """About ``n`` uniform points on the whole boundary: ``max(1, n // (2 d))`` on each of the
+        ``2 d`` sides, in the order (first coordinate lower, upper, second lower, ...)."""
+        _check_count(n)
+        per_side = max(1, n // (2 * self.dim))
+        sides = [(name, which) for name in self.names for which in ("lower", "upper")]
+        return jnp.concatenate(
+            [
+                self.side(jax.random.fold_in(key, i), per_side, name, which)
+                for i, (name, which) in enumerate(sides)
+            ]
+        )
+
 
 def _check_count(n) -> None:
     if not isinstance(n, int) or n < 1:

@@ -80,3 +80,30 @@ def laplace_square_solution(x, y) -> np.ndarray:
     top side ``y = 1`` and 0 on the other three."""
     x, y = _finite("x", x), _finite("y", y)
     return np.sin(np.pi * x) * np.sinh(np.pi * y) / np.sinh(np.pi)
+
+
+def raissi_grid() -> tuple[np.ndarray, np.ndarray]:
+    """The ``x`` (256 points on ``[-1, 1]``) and ``t`` (100 points on ``[0, 0.99]``) axes of Raissi
+    et al.'s ``burgers_shock.mat``."""
+    return np.linspace(-1, 1, 256), np.linspace(0, 0.99, 100)
+
+
+def raissi_condition_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` of the 456 initial (256 at ``t = 0``, ``u = -sin(pi x)``) and wall (100 per side,
+    ``u = 0``) points of Raissi's grid, without replacement, as their data set ``N_u`` is drawn.
+
+    Returns ``(points, values)``: float32 ``(n, 2)`` columns ``(x, t)``, and ``(n,)``.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a positive integer, got {n!r}")
+    x, t = raissi_grid()
+    points = np.concatenate(
+        [
+            np.stack([x, np.zeros_like(x)], 1),
+            np.stack([-np.ones_like(t), t], 1),
+            np.stack([np.ones_like(t), t], 1),
+        ]
+    )
+    values = np.where(points[:, 1] == 0, -np.sin(np.pi * points[:, 0]), 0.0)
+    idx = rng.choice(len(points), size=min(n, len(points)), replace=False)
+    return points[idx].astype(np.float32), values[idx].astype(np.float32)

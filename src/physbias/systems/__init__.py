@@ -37,7 +37,9 @@ from .trajectories import (
     canonical_trajectories,
     derivative_dataset,
     energy_function,
+    radial_trajectory_split,
     sample_trajectories,
+    transition_pairs,
 )
 from .triangle import HeronForm, heron_area, sample_triangles
 
@@ -53,6 +55,8 @@ __all__ = [
     "canonical_trajectories",
     "derivative_dataset",
     "energy_function",
+    "radial_trajectory_split",
+    "transition_pairs",
     "from_angle_velocity",
     "sample_trajectories",
     "to_cartesian_velocity",

@@ -108,3 +108,64 @@ def canonical_trajectories(
         deriv = np.asarray(jax.jit(jax.vmap(system.canonical_field))(jnp.asarray(states)))
     shape = traj.shape
     return states.reshape(shape), deriv.reshape(shape)
+
+
+def transition_pairs(
+    system: AbstractMechanicalSystem,
+    rng: np.random.Generator,
+    n: int,
+    steps: int,
+    dt: float,
+    *,
+    q_scale: float,
+    p_scale: float,
+    shift: float = 0.0,
+    noise_std: float = 0.0,
+) -> tuple[Array, Array]:
+    """One-step pairs ``(x_t, x_{t+1})`` of ``n`` simulated trajectories of ``steps`` steps.
+
+    ``x0 ~ N(0, diag(q_scale^2, p_scale^2))`` with ``q`` shifted by ``shift``; the targets carry
+    ``N(0, noise_std^2)`` noise. Unit masses are assumed, so velocities are momenta.
+
+    Returns ``(x, y)``, both float32 ``(n * steps, state_size)``.
+    """
+    d = system.state_size
+    h = d // 2
+    x0 = rng.normal(size=(n, d)) * np.r_[np.full(h, q_scale), np.full(h, p_scale)]
+    x0[:, :h] += shift
+    traj = simulate(system, x0, dt, steps)
+    x, y = traj[:, :-1].reshape(-1, d), traj[:, 1:].reshape(-1, d)
+    y = y + noise_std * rng.normal(size=y.shape)
+    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+
+
+def radial_trajectory_split(
+    system: AbstractMechanicalSystem,
+    rng: np.random.Generator,
+    n: int,
+    points: int,
+    radius: tuple[float, float],
+    t_end: float,
+    noise_std: float,
+) -> dict:
+    """Greydanus et al. (2019) style data for a one-degree-of-freedom system: ``x0`` in a uniformly
+    random direction at radius ``U[r0, r1]``, ``points`` exact canonical states per trajectory on
+    ``[0, t_end]``, ``N(0, noise_std^2)`` noise on every state; the first half for training.
+
+    Returns ``{"dt", "train", "train_derivatives", "test", "test_clean"}`` (arrays
+    ``(n/2, points, 2)``).
+    """
+    direction = rng.uniform(-1, 1, (n, 2))
+    x0 = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    x0 *= rng.uniform(*radius, (n, 1))
+    dt = t_end / (points - 1)
+    clean, deriv = canonical_trajectories(system, x0, dt, points - 1)
+    noisy = clean + noise_std * rng.standard_normal(clean.shape)
+    half = n // 2
+    return {
+        "dt": dt,
+        "train": noisy[:half],
+        "train_derivatives": deriv[:half],
+        "test": noisy[half:],
+        "test_clean": clean[half:],
+    }
