@@ -39,6 +39,7 @@ def experiments() -> dict[str, Experiment]:
         invariance_learning,
         laplace,
         laplace_regression,
+        neural_ivp,
         noether_networks,
         noethers_razor,
         rotation,
@@ -65,6 +66,7 @@ def experiments() -> dict[str, Experiment]:
         noether_networks,
         burgers,
         laplace,
+        neural_ivp,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
