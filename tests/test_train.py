@@ -184,3 +184,32 @@ def test_a_loss_that_goes_negative_is_not_called_a_blow_up():
 
     result = fit(model, loss, data, key=jax.random.key(0), epochs=300, learning_rate=0.05)
     assert not result.diverged and result.final_loss < -60
+
+
+def test_adam_then_lbfgs_refines_the_data_between_the_phases():
+    from physbias.train import fit_adam_then_lbfgs
+
+    class Scalar(eqx.Module):
+        w: jax.Array
+
+    loss = lambda m, batch, key: jnp.mean((m.w - batch[0]) ** 2)  # noqa: E731  (optimum: mean of data)
+    data = (jnp.array([1.0, 2.0, 3.0]),)
+    seen = []
+
+    def refine(model, d):
+        seen.append(float(model.w))
+        return (d[0] + 10.0,)
+
+    adam, lbfgs = fit_adam_then_lbfgs(
+        Scalar(jnp.array(0.0)),
+        loss,
+        data,
+        key=jax.random.key(0),
+        adam_epochs=300,
+        lbfgs_steps=20,
+        learning_rate=0.1,
+        progress=False,
+        refine=refine,
+    )
+    assert len(seen) == 1 and abs(seen[0] - 2.0) < 0.1  # Adam fitted the original data
+    assert abs(float(lbfgs.model.w) - 12.0) < 1e-4  # L-BFGS the refined data

@@ -362,9 +362,13 @@ def fit_adam_then_lbfgs(
     memory_size: int = 50,
     progress: bool = True,
     description: str = "fit",
+    refine: Callable[[Any, Any], Any] | None = None,
 ) -> tuple[FitResult, FitResult]:
     """The usual PINN schedule: full-batch Adam for ``adam_epochs``, then :func:`fit_lbfgs` from its
-    result for ``lbfgs_steps``. Returns both :class:`FitResult` s (the second holds the model)."""
+    result for ``lbfgs_steps``. Returns both :class:`FitResult` s (the second holds the model).
+
+    ``refine(model, data) -> data`` runs between the two phases, e.g. to add residual-based
+    adaptive collocation points (:func:`physbias.pde.residual_adaptive_points`)."""
     k_adam, k_lbfgs = jax.random.split(key)
     adam = fit(
         model,
@@ -376,6 +380,8 @@ def fit_adam_then_lbfgs(
         progress=progress,
         description=f"{description}: adam",
     )
+    if refine is not None:
+        data = refine(adam.model, data)
     lbfgs = fit_lbfgs(
         adam.model,
         loss_fn,

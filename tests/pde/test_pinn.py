@@ -58,3 +58,17 @@ def test_lbfgs_stops_on_a_non_finite_loss_and_keeps_finite_parameters():
     assert np.isfinite(good.losses[-1]) and float(good.model.weight[0, 0]) < 0.5
     with pytest.raises(ValueError, match="steps"):
         fit_lbfgs(model, loss, (x,), key=jax.random.key(1), steps=0)
+
+
+def test_residual_adaptive_points_go_where_the_residual_is_large():
+    from physbias.pde import Box, laplace_residual, residual_adaptive_points
+
+    # u = exp(-50 |z - c|^2) has its Laplacian concentrated around c = (0.5, 0.5).
+    c = jnp.array([0.5, 0.5])
+    u = lambda z: jnp.exp(-50.0 * jnp.sum((z - c) ** 2))  # noqa: E731
+    box = Box((0.0, 0.0), (1.0, 1.0))
+    points = residual_adaptive_points(jax.random.key(0), u, laplace_residual, box.uniform, 50, 5000)
+    assert points.shape == (50, 2)
+    assert float(jnp.max(jnp.linalg.norm(points - c[None], axis=1))) < 0.3
+    with pytest.raises(ValueError, match="count"):
+        residual_adaptive_points(jax.random.key(0), u, laplace_residual, box.uniform, 10, 5)

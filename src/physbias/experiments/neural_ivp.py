@@ -30,7 +30,7 @@ from ._registry import Experiment
 
 @dataclasses.dataclass(frozen=True)
 class NeuralIVPConfig(ExperimentConfig):
-    """MLP 24-64x3-1 (swish; 9985 parameters in 2-D), 4096 points per evaluation, rank-64 Nyström,
+    """MLP 24-64x3-1 (swish; 9985 parameters in 2-D), 4096 points per evaluation, rank-100 Nyström,
     damping 1e-7 lambda_1, CG to 1e-6, Bosh3 at rtol 1e-3, float64; saves every 0.1 up to 0.5."""
 
     QUICK = {
@@ -51,11 +51,11 @@ class NeuralIVPConfig(ExperimentConfig):
     octaves: int = positive(6)
     points: int = positive(4096)
     damping: float = positive(1e-7)
-    rank: int = positive(64)
+    rank: int = positive(100)
     cg_rtol: float = positive(1e-6)
     cg_max_steps: int = positive(300)
     rtol: float = positive(1e-3)
-    fit_steps: int = positive(6000)
+    fit_steps: int = positive(10_000)
     fit_learning_rate: float = positive(3e-3)
     fit_batch: int = positive(2048)
     save_every: float = positive(0.1)

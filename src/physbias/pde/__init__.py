@@ -26,7 +26,7 @@ from .neural_ivp import (
     project_field,
 )
 from .nystrom import NystromApproximation, nystrom_approximation
-from .pinn import pinn_loss
+from .pinn import pinn_loss, residual_adaptive_points
 from .references import (
     RAISSI_VISCOSITY,
     burgers_cole_hopf,
@@ -76,5 +76,6 @@ __all__ = [
     "project_field",
     "raissi_condition_points",
     "raissi_grid",
+    "residual_adaptive_points",
     "second_derivative",
 ]

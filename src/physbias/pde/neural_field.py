@@ -25,7 +25,7 @@ class SinusoidalEmbedding(eqx.Module):
     scale: float = eqx.field(static=True)
     decay: float = eqx.field(static=True)
 
-    def __init__(self, octaves: int = 6, scale: float = 1.0, decay: float = 1.0):
+    def __init__(self, octaves: int = 6, scale: float = 6.0, decay: float = 1.0):
         if not isinstance(octaves, int) or octaves < 1:
             raise ValueError(f"`octaves` must be a positive integer, got {octaves!r}")
         self.frequencies = tuple(jnp.pi / 2 * 2.0**k for k in range(octaves))
@@ -59,7 +59,7 @@ class DirichletField(eqx.Module):
         width: int = 64,
         depth: int = 3,
         octaves: int = 6,
-        scale: float = 1.0,
+        scale: float = 6.0,
         decay: float = 1.0,
     ):
         for name, value in (("dim", dim), ("width", width), ("depth", depth)):

@@ -47,3 +47,31 @@ def pinn_loss(
         return total
 
     return loss
+
+
+def residual_adaptive_points(
+    key,
+    u: Callable[[Array], Array],
+    residual: Residual,
+    sample: Callable,
+    count: int,
+    candidates: int = 10_000,
+) -> Array:
+    """Residual-based adaptive refinement (RAR; Lu, Meng, Mao & Karniadakis 2021, DeepXDE): the
+    ``count`` points with the largest ``|residual(u, z)|`` among ``candidates`` fresh ones drawn by
+    ``sample(key, candidates)`` (e.g. ``Box.uniform``), to add to the collocation set before
+    training on.
+
+    Returns ``(count, d)``.
+    """
+    for name, value in (("count", count), ("candidates", candidates)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    if count > candidates:
+        raise ValueError(f"`count` ({count}) cannot exceed `candidates` ({candidates})")
+    pool = sample(key, candidates)
+    r = jnp.abs(jax.vmap(lambda z: residual(u, z))(pool))
+    if not bool(jnp.all(jnp.isfinite(r))):
+        raise ValueError("the residual is not finite at some candidate points")
+    _, idx = jax.lax.top_k(r, count)
+    return pool[idx]
