@@ -39,6 +39,8 @@ COVERED_BY = {
     "experiments/laplace_regression.py": "experiments/test_registry.py",
     "experiments/noethers_razor.py": "experiments/test_registry.py",
     "experiments/noether_networks.py": "experiments/test_registry.py",
+    "experiments/neural_ivp.py": "experiments/test_registry.py",
+    "pde/neural_field.py": "pde/test_neural_ivp.py",  # the ansatz: walls, fit of its class
     "experiments/burgers.py": "experiments/test_registry.py",
     "experiments/laplace.py": "experiments/test_registry.py",
     "dynamics/algebras.py": "dynamics/test_conserved.py",  # generators of the conserved quantities

@@ -209,3 +209,37 @@ def test_laplace_hard_boundary_is_exact_and_more_accurate_than_soft():
     rows = {r["variant"]: r for r in exp.run(config, seed=0, progress=False).table}
     assert rows["hard"]["boundary_error"] < 1e-6 < rows["soft"]["boundary_error"]
     assert rows["hard"]["relative_l2"] < rows["soft"]["relative_l2"] and rows["hard"]["relative_l2"] < 1e-2
+
+
+def test_burgers_float64_with_adaptive_points_runs_in_double_precision():
+    exp = get_experiment("burgers")
+    config = dataclasses.replace(
+        exp.make_config("quick"),
+        variants=("hard",),
+        collocation=200,
+        adam_epochs=50,
+        lbfgs_steps=50,
+        depth=2,
+        dtype="float64",
+        rar_points=50,
+    )
+    (row,) = exp.run(config, seed=0, progress=False).table
+    assert row["wall_error"] < 1e-14 and row["initial_condition_error"] < 1e-14  # exact in float64
+    assert row["relative_l2"] < row["relative_l2_after_adam"] and not row["diverged"]
+
+
+def test_neural_ivp_tracks_heat_and_restarts_when_cg_needs_more_steps():
+    exp = get_experiment("neural-ivp")
+    rows = exp.run(exp.make_config("quick"), seed=0, progress=False).table
+    plain = [r for r in rows if not r["restarts"]]
+    restarted = [r for r in rows if r["restarts"]]
+    assert [r["t"] for r in plain] == [0.0, 0.1, 0.2]
+    assert all(r["relative_l2"] < 1e-2 and not r["failed"] for r in plain)
+    assert restarted[-1]["restart_count"] >= 1 and any(r["restarted_here"] for r in restarted)
+    assert all(r["cg_steps"] > 0 for r in rows)
+
+
+def test_neural_ivp_refuses_an_unknown_pde():
+    exp = get_experiment("neural-ivp")
+    with pytest.raises(ValueError, match="problems"):
+        dataclasses.replace(exp.make_config("quick"), problems=("wave-3d",))

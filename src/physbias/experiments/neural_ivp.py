@@ -61,7 +61,7 @@ class NeuralIVPConfig(ExperimentConfig):
     save_every: float = positive(0.1)
     t_end: float = positive(0.5)
     restart_problem: str = one_of("advection-2d", tuple(IVPS) + ("none",))
-    restart_cg_steps: int = positive(40)
+    restart_cg_steps: int = positive(60)
     dtype: str = one_of("float64", ("float32", "float64"))
     grid: int = positive(100)
 

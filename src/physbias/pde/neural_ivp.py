@@ -240,24 +240,28 @@ class NeuralIVPSettings(eqx.Module):
                 raise ValueError(f"`{name}` must be a positive number, got {value!r}")
 
 
+def _monte_carlo_velocity(rebuild, theta, rhs, dim: int, key, settings: NeuralIVPSettings):
+    """:func:`parameter_velocity` at ``settings.points`` fresh uniform points drawn with ``key``."""
+    k_points, k_nystrom = jax.random.split(key)
+    points = _sample_box(k_points, settings.points, dim, theta.dtype)
+    return parameter_velocity(
+        rebuild,
+        theta,
+        rhs,
+        points,
+        k_nystrom,
+        damping=settings.damping,
+        rank=settings.rank,
+        cg_rtol=settings.cg_rtol,
+        cg_max_steps=settings.cg_max_steps,
+    )
+
+
 def velocity_field(rebuild: FlatField, rhs: Rhs, dim: int, key: PRNGKeyArray, settings: NeuralIVPSettings):
     """``f(t, theta) = theta_dot`` with fresh points per ``t`` (the diffrax vector field)."""
 
     def f(t, theta, args):
-        k_points, k_nystrom = jax.random.split(_time_key(key, t))
-        points = _sample_box(k_points, settings.points, dim, theta.dtype)
-        velocity, _ = parameter_velocity(
-            rebuild,
-            theta,
-            rhs,
-            points,
-            k_nystrom,
-            damping=settings.damping,
-            rank=settings.rank,
-            cg_rtol=settings.cg_rtol,
-            cg_max_steps=settings.cg_max_steps,
-        )
-        return velocity
+        return _monte_carlo_velocity(rebuild, theta, rhs, dim, _time_key(key, t), settings)[0]
 
     return f
 
@@ -282,20 +286,7 @@ def _integrate(theta, t0, t1, rebuild, rhs, dim, key, settings: NeuralIVPSetting
 
 @eqx.filter_jit
 def _diagnose(theta, rebuild, rhs, dim, key, settings: NeuralIVPSettings):
-    k_points, k_nystrom = jax.random.split(key)
-    points = _sample_box(k_points, settings.points, dim, theta.dtype)
-    _, stats = parameter_velocity(
-        rebuild,
-        theta,
-        rhs,
-        points,
-        k_nystrom,
-        damping=settings.damping,
-        rank=settings.rank,
-        cg_rtol=settings.cg_rtol,
-        cg_max_steps=settings.cg_max_steps,
-    )
-    return stats
+    return _monte_carlo_velocity(rebuild, theta, rhs, dim, key, settings)[1]
 
 
 class NeuralIVPResult(NamedTuple):
