@@ -39,7 +39,7 @@ class NeuralIVPConfig(ExperimentConfig):
         "depth": 2,
         "points": 512,
         "rank": 16,
-        "fit_steps": 300,
+        "fit_steps": 1500,
         "t_end": 0.2,
         "restart_problem": "heat-1d",
         "restart_cg_steps": 2,

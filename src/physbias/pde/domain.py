@@ -69,7 +69,8 @@ class Box(eqx.Module):
         _check_count(n)
         k_perm, k_jitter = jax.random.split(key)
         perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(k_perm, self.dim)).T
-        unit = (perms.astype(jnp.float32) + jax.random.uniform(k_jitter, (n, self.dim))) / n
+        jitter = jax.random.uniform(k_jitter, (n, self.dim))
+        unit = (perms.astype(jitter.dtype) + jitter) / n
         return self._scale(unit)
 
     def side(self, key: PRNGKeyArray, n: int, name: str, which: str) -> Float[Array, "n d"]:
