@@ -37,6 +37,7 @@ LAYERS = {
     "dynamics": 3,
     "evidence": 3,
     "pde": 3,
+    "statphys": 3,
     "train": 4,
     "losses": 4,
     "metrics": 4,

@@ -40,7 +40,9 @@ COVERED_BY = {
     "experiments/noethers_razor.py": "experiments/test_registry.py",
     "experiments/noether_networks.py": "experiments/test_registry.py",
     "experiments/neural_ivp.py": "experiments/test_registry.py",
+    "experiments/ising.py": "experiments/test_registry.py",
     "pde/neural_field.py": "pde/test_neural_ivp.py",  # the ansatz: walls, fit of its class
+    "statphys/exact.py": "statphys/test_ising.py",  # Onsager and the transfer matrix
     "experiments/burgers.py": "experiments/test_registry.py",
     "experiments/laplace.py": "experiments/test_registry.py",
     "dynamics/algebras.py": "dynamics/test_conserved.py",  # generators of the conserved quantities

@@ -243,3 +243,22 @@ def test_neural_ivp_refuses_an_unknown_pde():
     exp = get_experiment("neural-ivp")
     with pytest.raises(ValueError, match="problems"):
         dataclasses.replace(exp.make_config("quick"), problems=("wave-3d",))
+
+
+def test_ising_follows_onsager_and_binder_curves_cross_near_tc():
+    exp = get_experiment("ising")
+    table = exp.run(exp.make_config("quick"), seed=0, progress=False).table
+    rows = {(r["L"], r["T"]): r for r in table if "abs_m" in r}
+    assert abs(rows[16, 1.5]["abs_m_error"]) < 0.01 and abs(rows[16, 2.0]["abs_m_error"]) < 0.02
+    assert abs(rows[16, 1.5]["u_error"]) < 0.01
+    assert rows[16, 3.0]["abs_m"] < 0.3 and rows[16, 1.5]["binder"] > 0.6 > rows[16, 3.0]["binder"]
+    (crossing,) = [r for r in table if "binder_crossing_minus_tc" in r]
+    assert abs(crossing["binder_crossing_minus_tc"]) < 0.15  # the coarse quick grid
+
+
+def test_ising_refuses_odd_lattices_and_unsorted_temperatures():
+    exp = get_experiment("ising")
+    with pytest.raises(ValueError, match="sizes"):
+        dataclasses.replace(exp.make_config("quick"), sizes=(7,))
+    with pytest.raises(ValueError, match="temperatures"):
+        dataclasses.replace(exp.make_config("quick"), temperatures=(2.0, 1.0))

@@ -37,6 +37,7 @@ def experiments() -> dict[str, Experiment]:
         gcnn_digits,
         integrators,
         invariance_learning,
+        ising,
         laplace,
         laplace_regression,
         neural_ivp,
@@ -67,6 +68,7 @@ def experiments() -> dict[str, Experiment]:
         burgers,
         laplace,
         neural_ivp,
+        ising,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

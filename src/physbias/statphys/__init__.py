@@ -1,0 +1,17 @@
+"""Statistical physics as a bias: the Ising model, its Metropolis sampler and exact references."""
+
+from .exact import ONSAGER_CRITICAL_TEMPERATURE, ising_chain_exact, onsager_energy, onsager_magnetisation
+from .ising import IsingChain, IsingModel, IsingObservables, checkerboard_sweep, metropolis, observables
+
+__all__ = [
+    "IsingChain",
+    "IsingModel",
+    "IsingObservables",
+    "ONSAGER_CRITICAL_TEMPERATURE",
+    "checkerboard_sweep",
+    "ising_chain_exact",
+    "metropolis",
+    "observables",
+    "onsager_energy",
+    "onsager_magnetisation",
+]
