@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from physbias.metrics import parameter_count
-from physbias.pde import RAISSI_VISCOSITY, Box, DirichletField, burgers_residual, flatten_field
+from physbias.pde import RAISSI_VISCOSITY, Box, DirichletField, burgers_residual, flatten_field, gram_operator
 from physbias.report import environment, print_table
 
 _spec = importlib.util.spec_from_file_location(
@@ -90,17 +90,13 @@ def gram_rows(points: int, repeats: int, peak: float) -> list[dict]:
 
         @jax.jit
         def matvec(theta, v, rebuild=rebuild):
-            _, jvp = jax.linearize(lambda th: jax.vmap(rebuild(th))(x), theta)
-            # Inside one jit the linearisation is shared by the products of a CG solve; here it is
-            # timed with one product, so this is an upper bound per product.
-            return jax.linear_transpose(jvp, theta)(jvp(v))[0] / points
+            # One product with its own linearisation (an upper bound per product).
+            return gram_operator(rebuild, theta, x)[2](v)
 
         @jax.jit
         def product_only(theta, vs, rebuild=rebuild):
-            _, jvp = jax.linearize(lambda th: jax.vmap(rebuild(th))(x), theta)
-            vjp = jax.linear_transpose(jvp, theta)
             # 8 products on one linearisation, as CG uses it: the per-product cost.
-            return jax.lax.map(lambda w: vjp(jvp(w))[0] / points, vs)
+            return jax.lax.map(gram_operator(rebuild, theta, x)[2], vs)
 
         vs = jax.random.normal(jax.random.key(4), (8, *theta.shape))
         sec_single = best_time(matvec, (theta, v), repeats)

@@ -107,3 +107,12 @@ def test_chains_at_several_temperatures_run_together():
     chains = metropolis(model, jax.random.key(3), [1.0, 5.0], 200, burn_in=50)
     assert chains.energy.shape == (2, 200) and chains.spins.shape == (2, 8, 8)
     assert float(jnp.mean(chains.magnetisation[0])) > 0.99 > abs(float(jnp.mean(chains.magnetisation[1])))
+
+
+def test_binder_crossing_interpolates_the_sign_change():
+    from physbias.statphys import binder_crossing
+
+    t = np.array([2.0, 2.2, 2.4, 2.6])
+    small, large = 0.5 - 0.1 * (t - 2.3), 0.5 - 0.5 * (t - 2.3)  # cross exactly at T = 2.3
+    assert binder_crossing(t, small, large) == pytest.approx(2.3, abs=1e-12)
+    assert np.isnan(binder_crossing(t, small, small + 1.0))

@@ -137,7 +137,7 @@ def _run(config: BurgersConfig, seed: int, progress: bool) -> Result:
         )
         slices[variant] = pred
         curves[variant] = np.concatenate([adam.losses, lbfgs.losses])
-    panels = []
+    panels, error_panels = [], []
     for t_slice in (0.25, 0.5, 0.75):
         j = int(np.argmin(np.abs(t - t_slice)))
         panels.append(
@@ -149,9 +149,6 @@ def _run(config: BurgersConfig, seed: int, progress: bool) -> Result:
                 + [series(v, x, p[:, j]) for v, p in slices.items()],
             )
         )
-    error_panels = []
-    for t_slice in (0.25, 0.5, 0.75):
-        j = int(np.argmin(np.abs(t - t_slice)))
         error_panels.append(
             Panel(
                 f"|error| at t = {t[j]:.2f}",

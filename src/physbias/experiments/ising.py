@@ -20,6 +20,7 @@ from ..statphys import (
     ONSAGER_CRITICAL_TEMPERATURE,
     IsingChain,
     IsingModel,
+    binder_crossing,
     metropolis,
     observables,
     onsager_energy,
@@ -53,18 +54,6 @@ class IsingConfig(ExperimentConfig):
             raise ValueError(f"config `sizes` must be even integers >= 2, got {self.sizes}")
         if list(self.temperatures) != sorted(set(self.temperatures)):
             raise ValueError(f"config `temperatures` must be increasing, got {self.temperatures}")
-
-
-def binder_crossing(temperatures: np.ndarray, u_small: np.ndarray, u_large: np.ndarray) -> float:
-    """The temperature where ``U_small - U_large`` changes sign (linear interpolation between grid
-    points; the crossing closest to the middle of the grid if several, NaN if none)."""
-    d = np.asarray(u_small) - np.asarray(u_large)
-    idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
-    if idx.size == 0:
-        return float("nan")
-    i = idx[np.argmin(np.abs(idx - len(d) / 2))]
-    t0, t1 = temperatures[i], temperatures[i + 1]
-    return float(t0 + (t1 - t0) * d[i] / (d[i] - d[i + 1]))
 
 
 def run(config: IsingConfig, *, seed: int = 0, progress: bool = True) -> Result:

@@ -89,8 +89,7 @@ def _solve(name: str, config: NeuralIVPConfig, seed: int, restarts: bool):
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
 
     def new_field(key):
-        field = DirichletField(ivp.dim, key, config.width, config.depth, config.octaves)
-        return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, field)
+        return DirichletField(ivp.dim, key, config.width, config.depth, config.octaves, dtype=dtype)
 
     settings = NeuralIVPSettings(
         points=config.points,

@@ -46,6 +46,7 @@ class DirichletField(eqx.Module):
         key: initialisation.
         width, depth: the MLP's hidden width and number of hidden layers (swish activations).
         octaves, scale, decay: the embedding (:class:`SinusoidalEmbedding`).
+        dtype: the parameters' dtype (default: JAX's default float; float64 needs x64 enabled).
     """
 
     embedding: SinusoidalEmbedding
@@ -61,13 +62,16 @@ class DirichletField(eqx.Module):
         octaves: int = 6,
         scale: float = 6.0,
         decay: float = 1.0,
+        dtype=None,
     ):
         for name, value in (("dim", dim), ("width", width), ("depth", depth)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
         self.dim = dim
         self.embedding = SinusoidalEmbedding(octaves, scale, decay)
-        self.mlp = eqx.nn.MLP(2 * octaves * dim, "scalar", width, depth, activation=jax.nn.swish, key=key)
+        self.mlp = eqx.nn.MLP(
+            2 * octaves * dim, "scalar", width, depth, activation=jax.nn.swish, key=key, dtype=dtype
+        )
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         return self.mlp(self.embedding(x)) * jnp.prod(1 - x**2)

@@ -74,9 +74,10 @@ def _same_layout(a: FlatField, b: FlatField, theta: Array) -> bool:
 
 def gram_operator(
     rebuild: FlatField, theta: Float[Array, " p"], points: Float[Array, "n d"]
-) -> tuple[Array, Callable[[Array], Array], Callable[[Array], Array]]:
-    """``(u, M v, J^T w)`` at ``theta``: the field's values at ``points`` ``(N,)``, the matrix-free
-    product with ``M = J^T J / N`` and the transposed Jacobian (divided by ``N``)."""
+) -> tuple[Array, Callable[[Array], Array], Callable[[Array], Array], Callable[[Array], Array]]:
+    """``(u, J v, M v, J^T w)`` at ``theta``: the field's values at ``points`` ``(N,)``, the Jacobian
+    product, the matrix-free product with ``M = J^T J / N`` and the transposed Jacobian (divided by
+    ``N``), all from one linearisation."""
     n = points.shape[0]
     values, jvp = jax.linearize(lambda th: jax.vmap(rebuild(th))(points), theta)
     vjp = jax.linear_transpose(jvp, theta)
@@ -84,7 +85,7 @@ def gram_operator(
     def transpose(w: Array) -> Array:
         return vjp(w)[0] / n
 
-    return values, lambda v: transpose(jvp(v)), transpose
+    return values, jvp, lambda v: transpose(jvp(v)), transpose
 
 
 class VelocityStats(NamedTuple):
@@ -122,7 +123,7 @@ def parameter_velocity(
     """``theta_dot`` solving ``(M + mu I) theta_dot = F`` at the Monte-Carlo ``points``, by
     preconditioned CG (no preconditioner with ``rank=None``); ``mu = damping * lambda_1(M)``."""
     p = theta.shape[0]
-    values, matvec, transpose = gram_operator(rebuild, theta, points)
+    _, jvp, matvec, transpose = gram_operator(rebuild, theta, points)
     target = jax.vmap(lambda x: rhs(rebuild(theta), x))(points)
     force = transpose(target)
     nystrom = nystrom_approximation(matvec, p, min(rank or 8, p), key, theta.dtype)
@@ -143,7 +144,6 @@ def parameter_velocity(
     solver = lx.CG(rtol=cg_rtol, atol=scale, norm=_rms_norm, max_steps=cg_max_steps)
     solution = lx.linear_solve(operator, force, solver, options=options, throw=False)
     velocity = solution.value
-    _, jvp = jax.linearize(lambda th: jax.vmap(rebuild(th))(points), theta)
     misfit = jnp.linalg.norm(jvp(velocity) - target) / jnp.maximum(jnp.linalg.norm(target), 1e-30)
     stats = VelocityStats(
         solution.stats["num_steps"], lam[0], lam[0] / jnp.maximum(lam[-1], 1e-30), mu, misfit

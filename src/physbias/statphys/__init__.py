@@ -1,13 +1,22 @@
 """Statistical physics as a bias: the Ising model, its Metropolis sampler and exact references."""
 
 from .exact import ONSAGER_CRITICAL_TEMPERATURE, ising_chain_exact, onsager_energy, onsager_magnetisation
-from .ising import IsingChain, IsingModel, IsingObservables, checkerboard_sweep, metropolis, observables
+from .ising import (
+    IsingChain,
+    IsingModel,
+    IsingObservables,
+    binder_crossing,
+    checkerboard_sweep,
+    metropolis,
+    observables,
+)
 
 __all__ = [
     "IsingChain",
     "IsingModel",
     "IsingObservables",
     "ONSAGER_CRITICAL_TEMPERATURE",
+    "binder_crossing",
     "checkerboard_sweep",
     "ising_chain_exact",
     "metropolis",

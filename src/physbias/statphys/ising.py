@@ -186,3 +186,15 @@ def observables(chain: IsingChain, model: IsingModel, temperature: float) -> Isi
         float(n * (m2 - np.mean(np.abs(m)) ** 2) / t),
         float(1 - m4 / (3 * m2**2)) if m2 > 0 else 0.0,
     )
+
+
+def binder_crossing(temperatures: np.ndarray, u_small: np.ndarray, u_large: np.ndarray) -> float:
+    """The temperature where ``U_small - U_large`` changes sign (linear interpolation between grid
+    points; the crossing closest to the middle of the grid if several, NaN if none)."""
+    d = np.asarray(u_small) - np.asarray(u_large)
+    idx = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
+    if idx.size == 0:
+        return float("nan")
+    i = idx[np.argmin(np.abs(idx - len(d) / 2))]
+    t0, t1 = temperatures[i], temperatures[i + 1]
+    return float(t0 + (t1 - t0) * d[i] / (d[i] - d[i + 1]))
