@@ -115,13 +115,15 @@ def parameter_velocity(
     points: Float[Array, "n d"],
     key: PRNGKeyArray,
     *,
-    damping: float = 1e-6,
+    damping: float = 1e-7,
     rank: int | None = 100,
-    cg_rtol: float = 1e-5,
-    cg_max_steps: int = 100,
+    cg_rtol: float = 1e-6,
+    cg_max_steps: int = 300,
 ) -> tuple[Float[Array, " p"], VelocityStats]:
     """``theta_dot`` solving ``(M + mu I) theta_dot = F`` at the Monte-Carlo ``points``, by
-    preconditioned CG (no preconditioner with ``rank=None``); ``mu = damping * lambda_1(M)``."""
+    preconditioned CG (no preconditioner with ``rank=None``); ``mu = damping * lambda_1(M)``. The
+    defaults are :class:`NeuralIVPSettings`'. ``lambda_1`` comes from the Nyström sketch, drawn
+    (at rank 8) even without a preconditioner, because the damping is relative to it."""
     p = theta.shape[0]
     _, jvp, matvec, transpose = gram_operator(rebuild, theta, points)
     target = jax.vmap(lambda x: rhs(rebuild(theta), x))(points)
@@ -135,7 +137,7 @@ def parameter_velocity(
     options = {}
     if rank is not None:
         options["preconditioner"] = lx.FunctionLinearOperator(
-            nystrom.inverse_preconditioner(mu), structure, lx.positive_semidefinite_tag
+            nystrom.inverse_preconditioner(mu), structure, psd
         )
     # Lineax tests |r_i| <= atol + rtol |b_i| for every i (and the same for the last update against
     # theta_dot); with atol = rtol * rms(F) and the rms norm over i this is, to a factor of about 2,
