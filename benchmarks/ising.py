@@ -4,14 +4,16 @@ against a plain NumPy checkerboard implementation of the same update, in the sam
     python benchmarks/ising.py [--sizes 64,128,256,512] [--sweeps 200]
 
 Both propose every site once per sweep (two colours, vectorised), at T = 2.27 from the ordered
-state; compilation is excluded (a first call of the same length runs before timing). The float32
-matrix-product rate of the machine is printed for reference.
+state; compilation is excluded (a first call of the same length runs before timing), and each side's
+best of ``--repeats`` timings is kept. The float32 matrix-product rate of the machine is printed
+for reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import pathlib
 import time
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,128,256,512")
     parser.add_argument("--sweeps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     peak = max(matmul_gflops(n, 2) for n in (1024, 2048))
     beta = 1 / 2.27
@@ -52,14 +55,16 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         model = IsingModel(size, 2)
         metropolis(model, jax.random.key(0), 2.27, args.sweeps).energy.block_until_ready()  # compile
-        t = time.perf_counter()
-        metropolis(model, jax.random.key(1), 2.27, args.sweeps).energy.block_until_ready()
-        jax_s = time.perf_counter() - t
+        jax_s = numpy_s = math.inf
         numpy_count = max(5, args.sweeps // 10)
-        rng = np.random.default_rng(0)
-        t = time.perf_counter()
-        numpy_sweeps(np.ones((size, size), np.float32), beta, numpy_count, rng)
-        numpy_s = (time.perf_counter() - t) * args.sweeps / numpy_count
+        for repeat in range(args.repeats):  # best of a few: the host is shared
+            t = time.perf_counter()
+            metropolis(model, jax.random.key(1 + repeat), 2.27, args.sweeps).energy.block_until_ready()
+            jax_s = min(jax_s, time.perf_counter() - t)
+            rng = np.random.default_rng(repeat)
+            t = time.perf_counter()
+            numpy_sweeps(np.ones((size, size), np.float32), beta, numpy_count, rng)
+            numpy_s = min(numpy_s, (time.perf_counter() - t) * args.sweeps / numpy_count)
         flips = size * size * args.sweeps
         rows.append(
             {
