@@ -262,3 +262,23 @@ def test_ising_refuses_odd_lattices_and_unsorted_temperatures():
         dataclasses.replace(exp.make_config("quick"), sizes=(7,))
     with pytest.raises(ValueError, match="temperatures"):
         dataclasses.replace(exp.make_config("quick"), temperatures=(2.0, 1.0))
+
+
+def test_hopfield_retrieves_below_capacity_and_fails_above():
+    exp = get_experiment("hopfield")
+    config = dataclasses.replace(
+        exp.make_config("quick"), loads=(0.05, 0.25), betas=(0.05, 1.0), modern_patterns=(2000,)
+    )
+    table = exp.run(config, seed=0, progress=False).table
+    classical = {r["alpha"]: r for r in table if r["dynamics"] == "asynchronous"}
+    assert classical[0.05]["success"] == 1.0 and classical[0.25]["success"] < 0.3
+    modern = {r["beta"]: r for r in table if r["network"] == "modern"}
+    assert modern[1.0]["success"] == 1.0 and modern[0.05]["success"] == 0.0
+
+
+def test_hopfield_refuses_a_load_that_stores_nothing():
+    exp = get_experiment("hopfield")
+    with pytest.raises(ValueError, match="loads"):
+        dataclasses.replace(exp.make_config("quick"), loads=(0.001,))
+    with pytest.raises(ValueError, match="corruption"):
+        dataclasses.replace(exp.make_config("quick"), corruption=1.5)

@@ -35,6 +35,7 @@ def experiments() -> dict[str, Experiment]:
         evidence_symmetry,
         friction,
         gcnn_digits,
+        hopfield,
         integrators,
         invariance_learning,
         ising,
@@ -69,6 +70,7 @@ def experiments() -> dict[str, Experiment]:
         laplace,
         neural_ivp,
         ising,
+        hopfield,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

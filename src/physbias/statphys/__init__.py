@@ -1,6 +1,16 @@
-"""Statistical physics as a bias: the Ising model, its Metropolis sampler and exact references."""
+"""Statistical physics as a bias: the Ising model, its Metropolis sampler and exact references;
+Hopfield networks, classical and modern."""
 
 from .exact import ONSAGER_CRITICAL_TEMPERATURE, ising_chain_exact, onsager_energy, onsager_magnetisation
+from .hopfield import (
+    CLASSICAL_CAPACITY,
+    HopfieldNetwork,
+    ModernHopfield,
+    check_patterns,
+    corrupt,
+    hebbian_couplings,
+    overlap,
+)
 from .ising import (
     IsingChain,
     IsingModel,
@@ -12,6 +22,13 @@ from .ising import (
 )
 
 __all__ = [
+    "CLASSICAL_CAPACITY",
+    "HopfieldNetwork",
+    "ModernHopfield",
+    "check_patterns",
+    "corrupt",
+    "hebbian_couplings",
+    "overlap",
     "IsingChain",
     "IsingModel",
     "IsingObservables",
