@@ -209,7 +209,8 @@ def run(config: HopfieldConfig, *, seed: int = 0, progress: bool = True) -> Resu
     notes = [
         f"Classical: probes are stored patterns with {config.corruption:.0%} of their signs flipped; "
         f"success is a final overlap >= {config.success_overlap}; {config.pattern_sets} pattern sets x "
-        f"{config.probes} probes per load; dynamics run until a sweep changes nothing (at most {config.sweeps} sweeps).",
+        f"{config.probes} probes per load; dynamics run until a sweep changes nothing (at most "
+        f"{config.sweeps} sweeps).",
         f"Modern: success is max |xi_new - xi^mu| < {config.exact_tolerance} after one update from a probe "
         f"with {config.corruption:.0%} of its signs flipped; mean_overlap is that of sign(xi_new).",
     ]
