@@ -97,6 +97,50 @@ def test_fit_stops_on_non_finite_loss_and_keeps_last_finite_parameters():
     assert "step 3" in result.message
 
 
+def test_fit_carries_a_state_and_keeps_it_with_the_last_good_step():
+    # The state counts the steps and remembers the last w the loss saw; log(w) goes NaN at step 3.
+    def loss(model, batch, key, state):
+        count, seen = state
+        return jnp.log(model.w), (count + 1, jax.lax.stop_gradient(model.w))
+
+    start = (jnp.array(0), jnp.array(0.0))
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        result = fit(
+            Scalar(jnp.array(1.0)),
+            loss,
+            (jnp.zeros((4, 1)),),
+            key=jax.random.key(0),
+            epochs=50,
+            optimizer=optax.sgd(0.5),
+            progress=False,
+            state=start,
+        )
+    count, seen = result.state
+    assert int(count) == 2 and float(seen) == pytest.approx(0.5)  # step 3's state was not kept
+    healthy = fit(
+        Scalar(jnp.array(1.0)),
+        lambda m, b, k, st: ((m.w - 2.0) ** 2, (st[0] + 1, st[1])),
+        (jnp.zeros((4, 1)),),
+        key=jax.random.key(0),
+        epochs=7,
+        optimizer=optax.sgd(0.1),
+        progress=False,
+        state=start,
+    )
+    assert int(healthy.state[0]) == 7
+    assert (
+        fit(
+            Scalar(jnp.array(1.0)),
+            lambda m, b, k: m.w**2,
+            (jnp.zeros((4, 1)),),
+            key=jax.random.key(0),
+            epochs=2,
+            progress=False,
+        ).state
+        is None
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

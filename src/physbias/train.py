@@ -48,6 +48,8 @@ class FitResult:
         seconds: wall-clock time of training, compilation included.
         diverged: whether a non-finite loss or gradient, or a finite blow-up, stopped training.
         message: human-readable summary (why it stopped, when it diverged).
+        state: the final training state when :func:`fit` was given one (e.g. a persistent
+            sampler's replay buffer), else None.
     """
 
     model: Any
@@ -56,6 +58,7 @@ class FitResult:
     seconds: float
     diverged: bool
     message: str
+    state: Any = None
 
     @property
     def final_loss(self) -> float:
@@ -125,6 +128,7 @@ def fit(
     chunks: int = 20,
     progress: bool = True,
     description: str = "fit",
+    state=None,
 ) -> FitResult:
     """Train ``model`` by minimising ``loss_fn`` over ``data``.
 
@@ -141,6 +145,10 @@ def fit(
         chunks: roughly how many compiled chunks (and progress updates) to split training into.
         progress: show a progress bar (only on a terminal).
         description: label of the progress bar.
+        state: a pytree of arrays carried from step to step and not trained (a persistent
+            sampler's chains, running statistics). When given, the loss is
+            ``loss_fn(model, batch, key, state) -> (loss, new_state)``; a step that goes bad keeps
+            the old state with the old parameters, and the result's ``state`` is the final one.
 
     Returns:
         :class:`FitResult`.
@@ -168,12 +176,20 @@ def fit(
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
 
+    stateful = state is not None
+
+    def value_and_grad(params, sub_batch, loss_key, train_state):
+        if not stateful:
+            loss = lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key)
+            return (*jax.value_and_grad(loss)(params), train_state)
+        loss = lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key, train_state)
+        (value, new_state), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        return value, grads, new_state
+
     def step(carry, step_key):
-        params, opt_state, ok, first, best, best_params, reason = carry
+        params, opt_state, ok, first, best, best_params, reason, train_state = carry
         sub_batch, loss_key = step_key
-        loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), sub_batch, loss_key))(
-            params
-        )
+        loss, grads, new_train_state = value_and_grad(params, sub_batch, loss_key, train_state)
         # Optax's own arithmetic mixes Python floats with int32 step counts; it is run under
         # standard promotion so that callers (and the tests) may use strict promotion elsewhere.
         with jax.numpy_dtype_promotion("standard"):
@@ -198,7 +214,8 @@ def fit(
         keep = lambda new, old: jnp.where(good, new, old)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return (params, opt_state, good, first, best, best_params, reason), (loss, good)
+        train_state = jax.tree_util.tree_map(keep, new_train_state, train_state)
+        return (params, opt_state, good, first, best, best_params, reason, train_state), (loss, good)
 
     def epoch(carry, epoch_key):
         shuffle_key, loss_key = jax.random.split(epoch_key)
@@ -219,9 +236,9 @@ def fit(
     epoch_keys = jax.random.split(key, epochs)
     per_chunk = _chunk_length(epochs, chunks)
     first_batch = tuple(a[:batch_size] for a in batch)
-    loss_dtype = jax.eval_shape(lambda p: loss_fn(eqx.combine(p, static), first_batch, key), params).dtype
+    loss_dtype = jax.eval_shape(lambda p: value_and_grad(p, first_batch, key, state)[0], params).dtype
     nan, inf = jnp.array(jnp.nan, loss_dtype), jnp.array(jnp.inf, loss_dtype)
-    carry = (params, opt_state, jnp.array(True), nan, inf, params, jnp.array(0, jnp.int32))
+    carry = (params, opt_state, jnp.array(True), nan, inf, params, jnp.array(0, jnp.int32), state)
     history: list[np.ndarray] = []
     done = 0
     diverged = False
@@ -263,7 +280,7 @@ def fit(
     else:
         message = f"trained {epochs} epochs ({len(losses)} steps) in {seconds:.2f} s"
         epochs_done = epochs
-    return FitResult(trained, losses, epochs_done, seconds, diverged, message)
+    return FitResult(trained, losses, epochs_done, seconds, diverged, message, carry[7])
 
 
 def fit_lbfgs(

@@ -42,6 +42,7 @@ from .integrators import (
     Yoshida4,
     get_integrator,
     rollout,
+    separable_leapfrog,
     solve_adaptive,
 )
 from .losses import derivative_loss, rollout_loss
@@ -124,5 +125,6 @@ __all__ = [
     "get_integrator",
     "rollout_loss",
     "rollout",
+    "separable_leapfrog",
     "solve_adaptive",
 ]
