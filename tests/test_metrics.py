@@ -173,3 +173,32 @@ def test_accuracy_and_gaussian_nll_against_hand_values():
         accuracy(logits, np.array([0, 1]))
     with pytest.raises(ValueError, match="shape"):
         gaussian_nll(mean[:, None], var, y)
+
+
+def test_mmd_matches_the_closed_form_for_two_gaussians():
+    from physbias.metrics import mmd_squared
+
+    rng = np.random.default_rng(0)
+    d, s, h, shift = 2, 0.5, 1.0, 0.8
+    x = rng.normal(0.0, s, (1500, d))
+    y = rng.normal(0.0, s, (1500, d)) + np.array([shift, 0.0])
+    c = (h**2 / (h**2 + 2 * s**2)) ** (d / 2)
+    exact = 2 * c * (1 - np.exp(-(shift**2) / (2 * (h**2 + 2 * s**2))))
+    assert mmd_squared(x, y, bandwidth=h) == pytest.approx(exact, abs=0.03)  # 3 sampling sigmas
+    # Same distribution: unbiased, so near 0 (within the sampling error).
+    assert abs(mmd_squared(x, rng.normal(0.0, s, (1500, d)), bandwidth=h)) < 0.003
+    # Sum of kernels = sum of MMDs; the median heuristic is a positive scale.
+    both = mmd_squared(x, y, bandwidth=(0.5, 1.0))
+    assert both == pytest.approx(mmd_squared(x, y, 0.5) + mmd_squared(x, y, 1.0), rel=1e-9)
+    assert mmd_squared(x, y) > 0.05
+
+
+def test_mmd_refuses_bad_samples():
+    from physbias.metrics import mmd_squared
+
+    with pytest.raises(ValueError, match="samples"):
+        mmd_squared(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        mmd_squared(np.full((5, 2), np.nan), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="bandwidth"):
+        mmd_squared(np.zeros((5, 2)), np.ones((5, 2)), bandwidth=0.0)
