@@ -14,6 +14,7 @@ from .constraints import (
     constraint_violation,
     project_onto_constraints,
 )
+from .densities import DENSITIES, Banana, GaussianRing, TwoMoons
 from .gyroscope import Gyroscope
 from .mechanics import (
     AbstractMechanicalSystem,
@@ -44,6 +45,10 @@ from .trajectories import (
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "DENSITIES",
+    "Banana",
+    "GaussianRing",
+    "TwoMoons",
     "AbstractSystem",
     "TASKS",
     "SymmetricTask",
