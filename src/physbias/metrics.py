@@ -356,8 +356,9 @@ def mmd_squared(x: Array, y: Array, bandwidth=None) -> float:
     be slightly negative); for ``N(mu_1, s^2 I)`` against ``N(mu_2, s^2 I)`` it is
     ``2 c (1 - exp(-|mu_1 - mu_2|^2 / (2 (h^2 + 2 s^2))))`` with ``c = (h^2 / (h^2 + 2 s^2))^{d/2}``.
 
-    ``bandwidth``: ``h`` (> 0), a sequence of them (the kernel is their sum), or None for
-    :func:`median_bandwidth`. Computed in float64 on the host.
+    ``bandwidth``: ``h`` (> 0), a sequence of them (the kernel is their average, so that
+    ``k(x, x) = 1`` and ``MMD^2 <= 2`` at every scale), or None for :func:`median_bandwidth`.
+    Computed in float64 on the host.
 
     Raises:
         ValueError: mismatched feature sizes, fewer than 2 samples, non-finite samples, or a
@@ -375,7 +376,7 @@ def mmd_squared(x: Array, y: Array, bandwidth=None) -> float:
 
     def kernel_sum(a, b, same):
         d2 = _squared_distances(a, b)
-        k = sum(np.exp(-d2 / (2.0 * h**2)) for h in widths)
+        k = sum(np.exp(-d2 / (2.0 * h**2)) for h in widths) / len(widths)
         return (np.sum(k) - np.trace(k)) / (len(a) * (len(a) - 1)) if same else np.mean(k)
 
     return float(kernel_sum(x, x, True) + kernel_sum(y, y, True) - 2.0 * kernel_sum(x, y, False))

@@ -1,6 +1,8 @@
 """Statistical physics as a bias: the Ising model, its Metropolis sampler and exact references;
-Hopfield networks, classical and modern."""
+Hopfield networks, classical and modern; energy-based models trained by persistent contrastive
+divergence."""
 
+from .ebm import ReplayBuffer, grid_samples, langevin, mala, pcd_loss
 from .exact import ONSAGER_CRITICAL_TEMPERATURE, ising_chain_exact, onsager_energy, onsager_magnetisation
 from .hopfield import (
     CLASSICAL_CAPACITY,
@@ -22,6 +24,11 @@ from .ising import (
 )
 
 __all__ = [
+    "ReplayBuffer",
+    "grid_samples",
+    "langevin",
+    "mala",
+    "pcd_loss",
     "CLASSICAL_CAPACITY",
     "HopfieldNetwork",
     "ModernHopfield",
