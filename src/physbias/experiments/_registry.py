@@ -30,6 +30,7 @@ def experiments() -> dict[str, Experiment]:
     from . import (
         burgers,
         chain_pendulum,
+        ebm,
         emlp_synthetic,
         energy,
         evidence_symmetry,
@@ -71,6 +72,7 @@ def experiments() -> dict[str, Experiment]:
         neural_ivp,
         ising,
         hopfield,
+        ebm,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

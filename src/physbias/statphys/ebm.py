@@ -169,7 +169,8 @@ def pcd_loss(
         fresh = jax.random.uniform(k_noise, chains.shape, chains.dtype, -box, box)
         restarted = jax.random.uniform(k_restart, (x.shape[0], 1)) < restart
         chains = jnp.where(restarted, fresh, chains)
-        frozen = jax.lax.stop_gradient(energy)
+        params, static = eqx.partition(energy, eqx.is_inexact_array)
+        frozen = eqx.combine(jax.lax.stop_gradient(params), static)
         chains = jax.lax.stop_gradient(langevin(frozen, chains, k_chain, langevin_steps, step_size, box))
         e_data, e_chain = _energies(energy, x), _energies(energy, chains)
         loss = (
