@@ -38,6 +38,7 @@ LAYERS = {
     "evidence": 3,
     "pde": 3,
     "statphys": 3,
+    "flows": 3,
     "train": 4,
     "losses": 4,
     "metrics": 4,
