@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from physbias.experiments import get_experiment
@@ -299,3 +300,21 @@ def test_ebm_refuses_a_box_that_cuts_the_data():
     exp = get_experiment("ebm")
     with pytest.raises(ValueError, match="box"):
         dataclasses.replace(exp.make_config("quick"), box=2.0)
+
+
+def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
+    exp = get_experiment("hamiltonian-flow")
+    config = dataclasses.replace(
+        exp.make_config("quick"), epochs=2, test_samples=200, importance_samples=4, plot_samples=100
+    )
+    import physbias.experiments.hamiltonian_flow as module
+
+    # Without flowjax (the optional [bench] extra) the baseline's rows are skipped with a note.
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None)
+    result = exp.run(config, seed=0, progress=False)
+    (row,) = result.table
+    assert row["model"] == "hamiltonian-flow" and np.isfinite(row["nll"]) and row["steps"] == 64
+    assert row["max_abs_log_det_f32"] < 1e-5 and row["round_trip_f32"] < 1e-5
+    assert row["max_abs_log_det_f64"] < 1e-12
+    assert row["nll"] <= row["elbo_nll"] + 0.01  # the importance-weighted bound is the tighter one
+    assert any("flowjax is not installed" in note for note in result.notes)

@@ -36,6 +36,7 @@ def experiments() -> dict[str, Experiment]:
         evidence_symmetry,
         friction,
         gcnn_digits,
+        hamiltonian_flow,
         hopfield,
         integrators,
         invariance_learning,
@@ -73,6 +74,7 @@ def experiments() -> dict[str, Experiment]:
         ising,
         hopfield,
         ebm,
+        hamiltonian_flow,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
