@@ -236,7 +236,11 @@ def fit(
     epoch_keys = jax.random.split(key, epochs)
     per_chunk = _chunk_length(epochs, chunks)
     first_batch = tuple(a[:batch_size] for a in batch)
-    loss_dtype = jax.eval_shape(lambda p: value_and_grad(p, first_batch, key, state)[0], params).dtype
+    def loss_only(p):  # the loss's dtype, without tracing its gradient
+        value = loss_fn(eqx.combine(p, static), first_batch, key, *((state,) if stateful else ()))
+        return value[0] if stateful else value
+
+    loss_dtype = jax.eval_shape(loss_only, params).dtype
     nan, inf = jnp.array(jnp.nan, loss_dtype), jnp.array(jnp.inf, loss_dtype)
     carry = (params, opt_state, jnp.array(True), nan, inf, params, jnp.array(0, jnp.int32), state)
     history: list[np.ndarray] = []
