@@ -236,6 +236,7 @@ def fit(
     epoch_keys = jax.random.split(key, epochs)
     per_chunk = _chunk_length(epochs, chunks)
     first_batch = tuple(a[:batch_size] for a in batch)
+
     def loss_only(p):  # the loss's dtype, without tracing its gradient
         value = loss_fn(eqx.combine(p, static), first_batch, key, *((state,) if stateful else ()))
         return value[0] if stateful else value
