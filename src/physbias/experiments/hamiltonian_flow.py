@@ -91,6 +91,22 @@ def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
 
 
+def _train(config, model, loss, data, key, progress: bool, description: str):
+    """Both flows: the same fit loop, optimiser, steps and batch."""
+    total = config.epochs * (config.train_samples // config.batch_size)
+    return fit(
+        model,
+        loss,
+        (data,),
+        key=key,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimizer=_optimizer(config.learning_rate, total),
+        progress=progress,
+        description=description,
+    )
+
+
 def _batched(fn, *arrays, size: int = 1000):
     starts = range(0, len(arrays[0]), size)
     return np.concatenate([np.asarray(fn(*(a[i : i + size] for a in arrays))) for i in starts])
@@ -121,18 +137,7 @@ def _hamiltonian_flow(config, data, test, key, progress: bool, name: str):
         encoder_width=config.encoder_width,
         key=k_model,
     )
-    total = config.epochs * (config.train_samples // config.batch_size)
-    result = fit(
-        flow,
-        elbo_loss(),
-        (data,),
-        key=k_fit,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        optimizer=_optimizer(config.learning_rate, total),
-        progress=progress,
-        description=f"hamiltonian flow ({name})",
-    )
+    result = _train(config, flow, elbo_loss(), data, k_fit, progress, f"hamiltonian flow ({name})")
     flow = result.model
     start = time.perf_counter()
     m = config.importance_samples
@@ -179,20 +184,9 @@ def _realnvp(config, data, test, key, progress: bool, name: str):
         nn_width=config.baseline_width,
         nn_depth=config.depth,
     )
-    total = config.epochs * (config.train_samples // config.batch_size)
     # paramax.unwrap applies flowjax's parameter constraints; its non-trainable leaves get zero gradient.
     loss = lambda f, batch, key: -jnp.mean(paramax.unwrap(f).log_prob(batch[0]))
-    result = fit(
-        flow,
-        loss,
-        (data,),
-        key=k_fit,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        optimizer=_optimizer(config.learning_rate, total),
-        progress=progress,
-        description=f"realnvp ({name})",
-    )
+    result = _train(config, flow, loss, data, k_fit, progress, f"realnvp ({name})")
     flow = paramax.unwrap(result.model)
     log_p = np.asarray(eqx.filter_jit(lambda f, x: f.log_prob(x))(flow, test))
     samples = np.asarray(eqx.filter_jit(lambda f, k: f.sample(k, (config.plot_samples,)))(flow, k_sample))
