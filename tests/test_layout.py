@@ -44,6 +44,7 @@ COVERED_BY = {
     "experiments/hopfield.py": "experiments/test_registry.py",
     "experiments/ebm.py": "experiments/test_registry.py",
     "experiments/hamiltonian_flow.py": "experiments/test_registry.py",
+    "experiments/diffusion_events.py": "experiments/test_registry.py",
     "pde/neural_field.py": "pde/test_neural_ivp.py",  # the ansatz: walls, fit of its class
     "statphys/exact.py": "statphys/test_ising.py",  # Onsager and the transfer matrix
     "experiments/burgers.py": "experiments/test_registry.py",

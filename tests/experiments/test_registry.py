@@ -318,3 +318,37 @@ def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
     assert row["max_abs_log_det_f64"] < 1e-12
     assert row["nll"] <= row["elbo_nll"] + 0.01  # the importance-weighted bound is the tighter one
     assert any("flowjax is not installed" in note for note in result.notes)
+
+
+def test_diffusion_events_guides_samples_into_a_rare_event():
+    exp = get_experiment("diffusion-events")
+    config = dataclasses.replace(
+        exp.make_config("quick"),
+        n_train=512,
+        length=16,
+        epochs=30,
+        width=64,
+        depth=2,
+        samples=200,
+        conditional_samples=64,
+        likelihood_samples=1,
+        likelihood_steps=8,
+        sample_steps=100,
+        probabilities=(0.05,),
+        mc_samples=4000,
+        links=("probit",),
+    )
+    rows = exp.run(config, seed=0, progress=False).table
+    (event,) = [r for r in rows if r["kind"] == "event"]
+    assert 0.03 < event["mc_probability"] < 0.07  # the held-out half of the Monte-Carlo windows
+    assert event["conditional_fraction"] >= 0.9 > 0.5 > event["model_probability"]
+    assert np.isfinite(event["log_p_estimate"]) and event["likelihood_samples"] == 1
+    stats = [r for r in rows if r["kind"] == "statistics"]
+    assert [r["coordinate"] for r in stats] == [0, 1, 2]
+    assert all(abs(r["model_mean"] - r["data_mean"]) < 0.5 for r in stats)
+
+
+def test_diffusion_events_refuses_too_few_monte_carlo_hits():
+    exp = get_experiment("diffusion-events")
+    with pytest.raises(ValueError, match="mc_samples"):
+        dataclasses.replace(exp.make_config("quick"), probabilities=(1e-4,), mc_samples=1000)

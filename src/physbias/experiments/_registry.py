@@ -30,6 +30,7 @@ def experiments() -> dict[str, Experiment]:
     from . import (
         burgers,
         chain_pendulum,
+        diffusion_events,
         ebm,
         emlp_synthetic,
         energy,
@@ -75,6 +76,7 @@ def experiments() -> dict[str, Experiment]:
         hopfield,
         ebm,
         hamiltonian_flow,
+        diffusion_events,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

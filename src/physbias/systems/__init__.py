@@ -7,6 +7,15 @@ from .chain_coordinates import (
     from_angle_velocity,
     to_cartesian_velocity,
 )
+from .chaotic import (
+    WINDOW_STATISTICS,
+    FitzHughNagumo,
+    Lorenz63,
+    lobe_mean,
+    peak_height,
+    spectral_amplitude,
+    trajectory_windows,
+)
 from .constraints import (
     DistanceConstraints,
     constrained_hamiltonian_field,
@@ -45,6 +54,13 @@ from .trajectories import (
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "WINDOW_STATISTICS",
+    "FitzHughNagumo",
+    "lobe_mean",
+    "peak_height",
+    "spectral_amplitude",
+    "Lorenz63",
+    "trajectory_windows",
     "DENSITIES",
     "Banana",
     "GaussianRing",

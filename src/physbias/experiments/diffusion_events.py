@@ -1,0 +1,338 @@
+"""``physbias run diffusion-events``: sampling rare events of a chaotic system with a diffusion model,
+and their probabilities from likelihoods (M22; Finzi et al., ICML 2023, seed 004).
+
+A VE diffusion is trained on windows of Lorenz-63 trajectories (state / 20, ``dt = 0.1``, burn-in 3).
+Events are thresholds on a statistic of a window (:data:`physbias.systems.WINDOW_STATISTICS`), set
+to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
+
+- **conditional samples** from the event-conditioned score (:class:`physbias.diffusion.EventConditionedScore`)
+  with the reference's logistic link ``sigmoid(1.6 C / sigma_C)`` and with the probit link
+  ``Phi(C / sigma_C)``: the fraction that satisfies ``E``;
+- **log P(E) = log p(x) - log p(x | E)** from exact probability-flow likelihoods of conditional
+  samples that lie in ``E``, against the Monte-Carlo truth from the simulator (thresholds from one
+  half of the Monte-Carlo windows, probabilities from the other);
+- the unconditional model's own frequency of ``E`` (the count a plain sampler would need).
+
+Sample statistics (per-coordinate mean and spread, lag-5 autocorrelation, the event statistic's
+distribution) compare the unconditional samples with held-out data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..diffusion import (
+    Denoiser,
+    EventConditionedScore,
+    WindowMLP,
+    check_event,
+    denoising_loss,
+    event_satisfied,
+    log_likelihood,
+    sample,
+)
+from ..report import Figure, Panel, Result, series
+from ..systems import WINDOW_STATISTICS, FitzHughNagumo, Lorenz63, trajectory_windows
+from ..train import fit
+from ._config import ExperimentConfig, fraction, nonnegative, one_of, positive
+from ._registry import Experiment
+
+SYSTEMS = {"lorenz": Lorenz63, "fitzhugh-nagumo": FitzHughNagumo}
+# Which tail of each statistic is the event: the rare side of the attractor's behaviour.
+TAILS = {"lobe": "upper", "spectral": "lower", "peak": "upper"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionEventsConfig(ExperimentConfig):
+    """Lorenz-63, 4000 windows of 30 steps, events of probability 1e-1 ... 1e-3 (about 10 min)."""
+
+    QUICK = {
+        "n_train": 1000,
+        "epochs": 100,
+        "width": 128,
+        "samples": 500,
+        "conditional_samples": 64,
+        "likelihood_samples": 2,
+        "likelihood_steps": 20,
+        "sample_steps": 200,
+        "probabilities": (0.1, 0.01),
+        "mc_samples": 20_000,
+        "events": ("peak",),
+    }
+    FULL = {"n_train": 4000, "length": 60, "epochs": 4000, "sample_steps": 1000, "likelihood_steps": 200}
+
+    system: str = one_of("lorenz", tuple(SYSTEMS))
+    events: tuple[str, ...] = one_of(("peak", "spectral"), tuple(WINDOW_STATISTICS))
+    probabilities: tuple[float, ...] = positive((0.1, 0.01, 0.001))
+    links: tuple[str, ...] = one_of(("probit", "logistic"), ("probit", "logistic"))
+    n_train: int = positive(4000)
+    length: int = positive(30)
+    dt: float = positive(0.1)
+    burn_in: float = positive(3.0)
+    width: int = positive(256)
+    depth: int = positive(3)
+    epochs: int = positive(2000)
+    batch_size: int = positive(256)
+    learning_rate: float = positive(1e-3)
+    sigma_min: float = positive(1e-3)
+    sigma_max: float = positive(20.0)
+    floor: float = positive(1e-5)
+    sample_steps: int = positive(500)
+    corrector_steps: int = nonnegative(2)
+    samples: int = positive(2000)
+    conditional_samples: int = positive(256)
+    likelihood_samples: int = positive(8)
+    likelihood_steps: int = positive(50)
+    likelihood_sigma_min: float = positive(0.1)
+    mc_samples: int = positive(400_000)
+    held_out: float = fraction(0.5)
+
+    def check(self) -> None:
+        if self.batch_size > self.n_train:
+            raise ValueError(f"config `batch_size` ({self.batch_size}) exceeds `n_train` ({self.n_train})")
+        if any(p >= 0.5 for p in self.probabilities):
+            raise ValueError(
+                f"config `probabilities` must be rare events, below 0.5; got {self.probabilities}"
+            )
+        if not self.sigma_min < self.likelihood_sigma_min < self.sigma_max:
+            raise ValueError("config needs `sigma_min` < `likelihood_sigma_min` < `sigma_max`")
+        half = self.mc_samples * min(self.held_out, 1 - self.held_out)
+        if any(p * half < 10 for p in self.probabilities):
+            raise ValueError(
+                f"config `mc_samples` ({self.mc_samples}) leaves fewer than 10 Monte-Carlo hits for "
+                f"probability {min(self.probabilities)}"
+            )
+
+
+def _event(statistic, threshold: float, spread: float, tail: str, loc, scale):
+    """``C(x)`` on a standardised window ``x``: the statistic's distance past the threshold, in
+    units of its spread in the data (so that the guidance floor is small against it)."""
+    sign = 1.0 if tail == "upper" else -1.0
+
+    def event(x):
+        return sign * (statistic(x * scale + loc) - threshold) / spread
+
+    return event
+
+
+def _autocorrelation(windows: np.ndarray, lag: int) -> np.ndarray:
+    x = windows - windows.mean(axis=(0, 1))
+    return np.mean(x[:, lag:] * x[:, :-lag], axis=(0, 1)) / np.mean(x * x, axis=(0, 1))
+
+
+def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) -> Result:
+    key = jax.random.key(seed)
+    k_train, k_test, k_mc, k_net, k_fit, k_sample, k_cond = jax.random.split(key, 7)
+    system = SYSTEMS[config.system]()
+    shape = (config.length, system.state_size)
+    windows = dict(dt=config.dt, burn_in=config.burn_in)
+    start = time.perf_counter()
+    train = trajectory_windows(system, k_train, config.n_train, config.length, **windows)
+    test = trajectory_windows(system, k_test, config.samples, config.length, **windows)
+    mc = trajectory_windows(system, k_mc, config.mc_samples, config.length, **windows)
+    simulate_seconds = time.perf_counter() - start
+    loc, scale = train.mean(axis=(0, 1)), train.std(axis=(0, 1))
+    loc_j, scale_j = jnp.asarray(loc), jnp.asarray(scale)
+    standardised = jnp.asarray((train - loc) / scale)
+
+    denoiser = Denoiser(WindowMLP(shape, k_net, width=config.width, depth=config.depth))
+    steps = config.epochs * (config.n_train // config.batch_size)
+    optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, steps, 0.05))
+    start = time.perf_counter()
+    trained = fit(
+        denoiser,
+        lambda m, batch, k: denoising_loss(m, batch[0], k, sigma_range=(config.sigma_min, config.sigma_max)),
+        (standardised,),
+        key=k_fit,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimizer=optimizer,
+        progress=progress,
+        description="diffusion (denoising score matching)",
+    )
+    train_seconds = time.perf_counter() - start
+    denoiser = trained.model
+    noise = dict(sigma_min=config.sigma_min, sigma_max=config.sigma_max, steps=config.sample_steps)
+    # n and corrector_steps are Python ints: static under filter_jit.
+    draw = eqx.filter_jit(
+        lambda score, k, n, corrector: sample(score, k, n, shape, corrector_steps=corrector, **noise)
+    )
+    start = time.perf_counter()
+    model_samples = np.asarray(draw(denoiser.score, k_sample, config.samples, 0)) * scale + loc
+    sample_seconds = time.perf_counter() - start
+
+    rows = [
+        {
+            "kind": "statistics",
+            "coordinate": c,
+            "data_mean": float(test[..., c].mean()),
+            "model_mean": float(model_samples[..., c].mean()),
+            "data_std": float(test[..., c].std()),
+            "model_std": float(model_samples[..., c].std()),
+            "data_autocorrelation_lag5": float(_autocorrelation(test, 5)[c]),
+            "model_autocorrelation_lag5": float(_autocorrelation(model_samples, 5)[c]),
+        }
+        for c in range(system.state_size)
+    ]
+    rows.append(
+        {
+            "kind": "timing",
+            "simulate_seconds": round(simulate_seconds, 2),
+            "train_seconds": round(train_seconds, 2),
+            "train_steps": steps,
+            "final_loss": float(np.asarray(trained.losses)[-1]),
+            "sample_seconds_per_1000": round(1000 * sample_seconds / config.samples, 2),
+        }
+    )
+
+    likelihood = eqx.filter_jit(
+        jax.vmap(
+            lambda score, x: log_likelihood(
+                score,
+                x,
+                sigma_min=config.likelihood_sigma_min,
+                sigma_max=config.sigma_max,
+                steps=config.likelihood_steps,
+            ),
+            in_axes=(None, 0),
+        )
+    )
+    split = int(config.held_out * config.mc_samples)
+    panels_hist, trajectories = [], []
+    estimates = {link: ([], []) for link in config.links}
+    for name in config.events:
+        statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
+        stat = jax.jit(jax.vmap(statistic))
+        mc_stat = np.asarray(stat(jnp.asarray(mc)))
+        reference, held = mc_stat[:split], mc_stat[split:]
+        spread = float(np.asarray(stat(jnp.asarray(train))).std())
+        model_stat = np.asarray(stat(jnp.asarray(model_samples)))
+        hist_series = [
+            _histogram("data (Monte Carlo)", held, reference),
+            _histogram("diffusion samples", model_stat, reference),
+        ]
+        for p in config.probabilities:
+            threshold = float(np.quantile(reference, 1 - p if tail == "upper" else p))
+            inside = (lambda s, t=threshold: s > t) if tail == "upper" else (lambda s, t=threshold: s < t)
+            mc_p = float(np.mean(inside(held)))
+            event = _event(statistic, threshold, spread, tail, loc_j, scale_j)
+            check_event(event, standardised[0])
+            for link in config.links:
+                conditional = EventConditionedScore(denoiser, event, floor=config.floor, link=link)
+                start = time.perf_counter()
+                k = jax.random.fold_in(k_cond, round(1e6 * p))
+                xs = draw(conditional, k, config.conditional_samples, config.corrector_steps)
+                hits = np.asarray(event_satisfied(event, xs))
+                cond_seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                chosen = xs[np.flatnonzero(hits)[: config.likelihood_samples]]
+                if len(chosen):
+                    log_ratio = np.asarray(
+                        likelihood(denoiser.score, chosen) - likelihood(conditional, chosen)
+                    )
+                    estimate = float(np.mean(log_ratio))
+                    median = float(np.median(log_ratio))
+                    spread_estimate = float(np.std(log_ratio))
+                else:
+                    estimate = median = spread_estimate = float("nan")
+                likelihood_seconds = time.perf_counter() - start
+                estimates[link][0].append(math.log(mc_p) if mc_p > 0 else float("nan"))
+                estimates[link][1].append(estimate)
+                rows.append(
+                    {
+                        "kind": "event",
+                        "event": name,
+                        "tail": tail,
+                        "link": link,
+                        "target_probability": p,
+                        "threshold": threshold,
+                        "mc_probability": mc_p,
+                        "mc_hits": int(np.sum(inside(held))),
+                        "model_probability": float(np.mean(inside(model_stat))),
+                        "conditional_fraction": float(np.mean(hits)),
+                        "log_p_mc": math.log(mc_p) if mc_p > 0 else float("nan"),
+                        "log_p_estimate": estimate,
+                        "log_p_error": estimate - math.log(mc_p) if mc_p > 0 else float("nan"),
+                        "log_p_estimate_median": median,
+                        "log_p_median_error": median - math.log(mc_p) if mc_p > 0 else float("nan"),
+                        "log_p_estimate_std": spread_estimate,
+                        "likelihood_samples": len(chosen),
+                        "conditional_seconds": round(cond_seconds, 2),
+                        "likelihood_seconds": round(likelihood_seconds, 2),
+                    }
+                )
+                if link == config.links[0]:
+                    cond_stat = np.asarray(stat(jnp.asarray(np.asarray(xs) * scale + loc)))
+                    if p == min(config.probabilities):
+                        hist_series.append(_histogram(f"conditional, P(E) = {p:g}", cond_stat, reference))
+                    example = np.asarray(xs[int(np.argmax(hits))]) * scale + loc
+                    t = np.arange(config.length) * config.dt
+                    trajectories.append(series(f"{name}, P(E) = {p:g}", t, example[:, 0]))
+            if progress:
+                last = rows[-len(config.links) :]
+                summary = ", ".join(
+                    f"{r['link']}: {r['conditional_fraction']:.0%} in E, log P {r['log_p_estimate']:.2f}"
+                    for r in last
+                )
+                print(
+                    f"{name} P(E) = {p:g} (MC {mc_p:.2e}, log {math.log(max(mc_p, 1e-300)):.2f}): {summary}"
+                )
+        panels_hist.append(Panel(f"event statistic '{name}'", name, "density", hist_series, logy=True))
+
+    t = np.arange(config.length) * config.dt
+    trajectories.insert(0, series("data window", t, test[0, :, 0]))
+    panels = [
+        *panels_hist,
+        Panel(
+            "log P(E): likelihoods vs Monte Carlo",
+            "log P(E), Monte Carlo",
+            "log p(x) - log p(x|E)",
+            [series(link, *estimates[link], style="marker") for link in config.links],
+            diagonal=True,
+        ),
+        Panel("conditional samples (first coordinate)", "t", "x / 20", trajectories),
+    ]
+    notes = [
+        f"{config.system}: {config.n_train} training windows of {config.length} steps (dt = {config.dt}, "
+        f"burn-in {config.burn_in}); VE diffusion sigma in [{config.sigma_min}, {config.sigma_max}], "
+        f"log-uniform training noise, {steps} Adam steps; {config.sample_steps} Euler-Maruyama steps "
+        f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples.",
+        f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
+        f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "
+        f"spread in the training data; the guidance floor is {config.floor}.",
+        f"log P(E) = mean over up to {config.likelihood_samples} conditional samples in E of "
+        f"log p(x) - log p(x|E), both from exact-divergence probability-flow likelihoods at "
+        f"sigma = {config.likelihood_sigma_min} ({config.likelihood_steps} Heun steps in log sigma).",
+        "model_probability: the fraction of unconditional diffusion samples in E (what a plain sampler "
+        "gives, and the model's own P(E)).",
+    ]
+    return Result(
+        "diffusion-events",
+        dataclasses.asdict(config),
+        rows,
+        figures=[Figure("events", "Event sampling with a diffusion model", panels, columns=2)],
+        notes=notes,
+    )
+
+
+def _histogram(label: str, values: np.ndarray, reference: np.ndarray):
+    edges = np.linspace(*np.quantile(reference, [0.0005, 0.9995]), 41)
+    counts, _ = np.histogram(values, bins=edges, density=True)
+    return series(label, 0.5 * (edges[1:] + edges[:-1]), np.maximum(counts, 1e-6))
+
+
+EXPERIMENT = Experiment(
+    "diffusion-events",
+    "Event sampling with a diffusion model of Lorenz-63 windows: fraction of conditional samples in "
+    "the event and log P(E) from likelihoods vs Monte Carlo, for events of probability 1e-1 ... 1e-3.",
+    DiffusionEventsConfig,
+    run,
+)

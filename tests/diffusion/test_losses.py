@@ -1,0 +1,32 @@
+import jax
+import jax.numpy as jnp
+import optax
+
+from physbias.diffusion import Denoiser, GaussianDenoiser, WindowMLP, denoising_loss
+from physbias.train import fit
+
+
+def test_a_learned_denoiser_recovers_the_score_of_a_known_gaussian():
+    cov = jnp.array([[1.0, 0.6], [0.6, 0.8]])
+    exact = GaussianDenoiser(jnp.zeros(2), cov)
+    x0 = jax.random.normal(jax.random.key(0), (4096, 2)) @ jnp.linalg.cholesky(cov).T
+    den = Denoiser(WindowMLP((2,), jax.random.key(1), width=64, depth=2))
+    steps = 1500
+    result = fit(
+        den,
+        lambda m, batch, key: denoising_loss(m, batch[0], key),
+        (x0,),
+        key=jax.random.key(2),
+        epochs=steps * 256 // 4096,
+        batch_size=256,
+        optimizer=optax.adam(optax.cosine_decay_schedule(3e-3, steps, 0.05)),
+        progress=False,
+    )
+    probe = jax.random.normal(jax.random.key(3), (200, 2)) @ jnp.linalg.cholesky(cov).T
+    for sigma in (0.1, 0.5, 2.0):
+        learned = jax.vmap(result.model, in_axes=(0, None))(probe + 0.0, sigma)
+        truth = jax.vmap(exact, in_axes=(0, None))(probe, sigma)
+        # Error of the denoised estimate relative to the posterior's own spread.
+        err = float(jnp.sqrt(jnp.mean((learned - truth) ** 2)))
+        spread = float(jnp.sqrt(jnp.trace(cov @ jnp.linalg.inv(cov / sigma**2 + jnp.eye(2))) / 2))
+        assert err < 0.15 * spread + 0.01, (sigma, err, spread)

@@ -1,0 +1,45 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from physbias._ode import solve_adaptive
+from physbias.systems import FitzHughNagumo, Lorenz63, trajectory_windows
+
+
+def test_lorenz_field_vanishes_at_its_fixed_points():
+    sys = Lorenz63()
+    c = np.sqrt(sys.beta * (sys.rho - 1.0))
+    for z in ([0.0, 0.0, 0.0], [c, c, sys.rho - 1.0], [-c, -c, sys.rho - 1.0]):
+        np.testing.assert_allclose(sys.field(jnp.array(z)), 0.0, atol=1e-5)
+
+
+def test_fitzhugh_nagumo_is_symmetric_under_swapping_the_neurons():
+    sys = FitzHughNagumo()
+    z = jnp.array([0.3, -0.2, 1.1, 0.4])
+    swap = jnp.array([2, 3, 0, 1])
+    np.testing.assert_allclose(sys.field(z[swap]), sys.field(z)[swap], rtol=1e-6)
+
+
+def test_windows_follow_the_adaptive_reference_solution():
+    sys = Lorenz63()
+    windows = trajectory_windows(sys, jax.random.key(0), 2, 6, dt=0.1, burn_in=0.0, substeps=20)
+    assert windows.shape == (2, 6, 3) and windows.dtype == np.float32
+    z0 = jax.random.normal(jax.random.split(jax.random.key(0), 2)[1], (3,))
+    ts = jnp.arange(6, dtype=jnp.float32) * 0.1
+    reference = np.asarray(solve_adaptive(sys.field, z0, ts, rtol=1e-7, atol=1e-7)) / sys.scale
+    np.testing.assert_allclose(windows[1], reference, atol=2e-4)
+
+
+def test_windows_reach_the_attractor_after_burn_in():
+    w = trajectory_windows(Lorenz63(), jax.random.key(1), 256, 20)
+    z = w[..., 2] * 20.0
+    assert 5.0 < z.min() and z.max() < 50.0  # the attractor's z-range, far from the N(0, 1) start
+    assert abs(w[..., 0].mean()) < 0.1  # the two lobes are visited alike
+
+
+def test_windows_refuse_bad_sizes():
+    with pytest.raises(ValueError, match="length"):
+        trajectory_windows(Lorenz63(), jax.random.key(0), 3, 0)
+    with pytest.raises(ValueError, match="dt"):
+        trajectory_windows(Lorenz63(), jax.random.key(0), 3, 4, dt=-0.1)
