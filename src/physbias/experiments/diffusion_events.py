@@ -118,7 +118,7 @@ def _event(statistic, threshold: float, spread: float, tail: str, loc, scale):
     sign = 1.0 if tail == "upper" else -1.0
 
     def event(x):
-        return sign * (statistic(x * scale + loc) - threshold) / spread
+        return sign * (statistic(x * scale[None] + loc[None]) - threshold) / spread
 
     return event
 
