@@ -142,7 +142,9 @@ def test_invariance_learning_learns_the_rotation_extent_from_the_evidence():
     base = exp.make_config("quick")
     rows = []
     for span, init in ((120.0, 3.0), (360.0, 135.0)):
-        config = dataclasses.replace(base, spans=(span,), extent_inits_degrees=(init,), n_test=500)
+        config = dataclasses.replace(
+            base, spans=(span,), extent_inits_degrees=(init,), n_test=500, epochs=250, n_samples=8
+        )
         rows += exp.run(config, seed=0, progress=False).table
     learned = {(r["data_span_deg"], r["model"]): r for r in rows}
     assert 50 <= learned[120.0, "invariant"]["learned_extent_deg"] <= 70  # LILA: about 60
