@@ -37,6 +37,7 @@ def experiments() -> dict[str, Experiment]:
         evidence_symmetry,
         friction,
         gcnn_digits,
+        gp,
         hamiltonian_flow,
         hopfield,
         integrators,
@@ -77,6 +78,7 @@ def experiments() -> dict[str, Experiment]:
         ebm,
         hamiltonian_flow,
         diffusion_events,
+        gp,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 
