@@ -84,3 +84,9 @@ def test_readme_evidence_example_learns_the_even_symmetry(capsys):
     exec(compile(_block("evidence_loss"), str(README), "exec"), namespace)
     strength = float(capsys.readouterr().out.split()[-1])
     assert 0.9 <= strength <= 1.1
+
+
+def test_readme_event_sampling_example_lands_in_the_event(capsys):
+    block = _block("EventConditionedScore")
+    exec(compile(block, str(README), "exec"), {})
+    assert float(capsys.readouterr().out) >= 0.9
