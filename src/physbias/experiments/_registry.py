@@ -48,6 +48,7 @@ def experiments() -> dict[str, Experiment]:
         neural_ivp,
         noether_networks,
         noethers_razor,
+        pac_bayes,
         rotation,
         rpp,
         spring,
@@ -79,6 +80,7 @@ def experiments() -> dict[str, Experiment]:
         hamiltonian_flow,
         diffusion_events,
         gp,
+        pac_bayes,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

@@ -1,0 +1,88 @@
+"""Compression PAC-Bayes bounds (Lotfi et al. 2022): training in a random subspace
+``theta = theta_0 + P w``, quantisation with a learned codebook (nearest-level or second-order
+rounding, straight-through fine-tuning), arithmetic coding and the prefix-free message length,
+and the Catoni, optimised Catoni and McAllester bounds."""
+
+from .coding import (
+    CODEBOOK_BITS,
+    MessageLength,
+    arithmetic_code_length,
+    arithmetic_decode,
+    arithmetic_encode,
+    entropy_code_length,
+    message_length,
+    prefix_free_length,
+    symbol_counts,
+)
+from .curvature import gauss_newton
+from .pac_bayes import (
+    DEFAULT_ALPHA,
+    DEFAULT_DELTA,
+    PacBayesBounds,
+    catoni_bound,
+    catoni_bound_at,
+    error_bound,
+    inverse_bernoulli_laplace,
+    mcallester_bound,
+    optimized_catoni_bound,
+    optimized_catoni_objective,
+    pac_bayes_bounds,
+)
+from .quantization import (
+    ORDERS,
+    QuantizedSubspace,
+    assign,
+    dequantize,
+    kmeans_codebook,
+    quantize,
+    round_codebook,
+    second_order_round,
+    uniform_codebook,
+)
+from .subspace import (
+    PROJECTORS,
+    AbstractProjector,
+    DenseProjector,
+    KroneckerProjector,
+    Subspace,
+    kronecker_shape,
+)
+
+__all__ = [
+    "CODEBOOK_BITS",
+    "DEFAULT_ALPHA",
+    "DEFAULT_DELTA",
+    "ORDERS",
+    "PROJECTORS",
+    "AbstractProjector",
+    "DenseProjector",
+    "KroneckerProjector",
+    "MessageLength",
+    "PacBayesBounds",
+    "QuantizedSubspace",
+    "Subspace",
+    "arithmetic_code_length",
+    "arithmetic_decode",
+    "arithmetic_encode",
+    "assign",
+    "catoni_bound",
+    "catoni_bound_at",
+    "dequantize",
+    "entropy_code_length",
+    "error_bound",
+    "gauss_newton",
+    "inverse_bernoulli_laplace",
+    "kmeans_codebook",
+    "kronecker_shape",
+    "mcallester_bound",
+    "message_length",
+    "optimized_catoni_bound",
+    "optimized_catoni_objective",
+    "pac_bayes_bounds",
+    "prefix_free_length",
+    "quantize",
+    "round_codebook",
+    "second_order_round",
+    "symbol_counts",
+    "uniform_codebook",
+]
