@@ -32,6 +32,7 @@ def result():
     return gp.EXPERIMENT.run(config, seed=0, progress=False)
 
 
+@pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
 def test_spectral_mixture_extrapolates_better_than_squared_exponential(result):
     rows = {r["model"]: r for r in result.table if r["part"] == "extrapolation"}
     sm, se = rows["spectral mixture"], rows["squared exponential"]
@@ -39,6 +40,7 @@ def test_spectral_mixture_extrapolates_better_than_squared_exponential(result):
     assert sm["test_points"] == 36 and sm["train_points"] == 84
 
 
+@pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
 def test_lmc_beats_independent_gps_on_the_held_out_segment(result):
     rows = {r["model"]: r for r in result.table if r["part"] == "lmc"}
     independent = rows["independent GPs"]["held_out_mse"]
@@ -47,6 +49,7 @@ def test_lmc_beats_independent_gps_on_the_held_out_segment(result):
     assert rows["independent GPs"]["edges"] == 0 and rows["LMC over the graph"]["edges"] == 2
 
 
+@pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
 def test_ski_rows_agree_with_the_exact_gp(result):
     rows = {r["n"]: r for r in result.table if r["part"] == "ski"}
     assert sorted(rows) == [400, 800]

@@ -154,6 +154,7 @@ def test_invariance_learning_learns_the_rotation_extent_from_the_evidence():
         assert learned[span, "invariant"]["test_accuracy"] >= 0.99
 
 
+@pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
 def test_noethers_razor_tables_have_the_seed_columns():
     exp = get_experiment("noethers-razor")
     config = dataclasses.replace(
@@ -322,6 +323,7 @@ def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
     assert any("flowjax is not installed" in note for note in result.notes)
 
 
+@pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
 def test_diffusion_events_guides_samples_into_a_rare_event():
     exp = get_experiment("diffusion-events")
     config = dataclasses.replace(
