@@ -15,6 +15,7 @@ def _f64(tree):
 
 
 def test_equals_the_hessian_when_logits_are_linear_in_w(getkey):
+    # (For a network G differs from the Hessian; the experiment's rounding uses it there.)
     # logits = W x + b with (W, b) = theta_0 + P w: linear in w, so G is the exact Hessian.
     with jax.enable_x64(True):
         net = _f64(eqx.nn.Linear(4, 3, key=getkey()))
@@ -31,21 +32,9 @@ def test_equals_the_hessian_when_logits_are_linear_in_w(getkey):
 
             return jax.hessian(mean_loss)(w)
 
-        expected = np.asarray(hessian(sub.w))
-        for batch in (5, 100):  # a batch that does not divide n, and one larger than n
-            g = gauss_newton(sub, x, batch_size=batch)
-            assert np.allclose(g, expected, rtol=1e-10, atol=1e-12)
-
-
-def test_is_symmetric_positive_semidefinite_for_a_network(getkey):
-    with jax.enable_x64(True):
-        net = _f64(eqx.nn.MLP(3, 4, 8, 1, key=getkey()))
-        sub = Subspace(net, 6, key=getkey())
-        x = jax.random.normal(getkey(), (17, 3), jnp.float64)
-        g = np.asarray(gauss_newton(sub, x, batch_size=17))
-        assert np.allclose(g, g.T, atol=1e-14)
-        assert np.linalg.eigvalsh(g).min() > -1e-12
-        assert np.linalg.matrix_rank(g) <= 17 * 3  # rank at most n (K - 1): 4 classes
+        g = np.asarray(gauss_newton(sub, x, batch_size=5))  # 5 does not divide n = 23: padding
+        assert np.allclose(g, np.asarray(hessian(sub.w)), rtol=1e-10, atol=1e-12)
+        assert np.allclose(g, g.T, atol=1e-15) and np.linalg.eigvalsh(g).min() > -1e-12
 
 
 def test_bad_input(getkey):

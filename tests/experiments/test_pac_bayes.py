@@ -19,7 +19,7 @@ TINY = pac_bayes.PacBayesConfig(
     epochs=3,
     batch_size=100,
     levels=(3, 5),
-    quant_epochs=1,
+    quant_epochs=0,  # straight-through fine-tuning is tested in tests/bounds (QuantizedSubspace)
     curvature_samples=100,
 )
 
@@ -43,7 +43,7 @@ def test_tiny_run_reports_consistent_bounds():
     best = next(r for r in rows if r["best"])
     assert best["bound"] == min(r["bound"] for r in rows)
     assert result.figures and result.figures[0].panels[0].series[0].x == [12.0]
-    assert isinstance(best["fine_tuned"], bool) and best["seconds"] > 0
+    assert best["fine_tuned"] is False and best["seconds"] > 0
 
 
 def test_bad_config_is_refused_before_work():
