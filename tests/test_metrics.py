@@ -202,3 +202,18 @@ def test_mmd_refuses_bad_samples():
         mmd_squared(np.full((5, 2), np.nan), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="bandwidth"):
         mmd_squared(np.zeros((5, 2)), np.ones((5, 2)), bandwidth=0.0)
+
+
+def test_autocorrelation_of_an_ar1_process_is_its_coefficient_to_the_lag():
+    from physbias.metrics import autocorrelation
+
+    rng = np.random.default_rng(0)
+    phi, x = 0.8, np.zeros((200, 400, 2))
+    x[:, 0] = rng.normal(size=(200, 2)) / np.sqrt(1 - phi**2)  # stationary start
+    for t in range(1, 400):
+        x[:, t] = phi * x[:, t - 1] + rng.normal(size=(200, 2))
+    np.testing.assert_allclose(autocorrelation(x, 3), phi**3, atol=0.01)
+    with pytest.raises(ValueError, match="lag"):
+        autocorrelation(x, 400)
+    with pytest.raises(ValueError, match="windows"):
+        autocorrelation(x[0], 1)

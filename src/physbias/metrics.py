@@ -380,3 +380,15 @@ def mmd_squared(x: Array, y: Array, bandwidth=None) -> float:
         return (np.sum(k) - np.trace(k)) / (len(a) * (len(a) - 1)) if same else np.mean(k)
 
     return float(kernel_sum(x, x, True) + kernel_sum(y, y, True) - 2.0 * kernel_sum(x, y, False))
+
+
+def autocorrelation(windows, lag: int) -> np.ndarray:
+    """Per-coordinate autocorrelation at ``lag`` of windows ``(n, T, d)`` about their pooled mean:
+    ``<x_t x_{t+lag}> / <x_t^2>`` over samples and times, shape ``(d,)``."""
+    windows = np.asarray(windows, dtype=float)
+    if windows.ndim != 3:
+        raise ValueError(f"`windows` must be (n, T, d), got shape {windows.shape}")
+    if not isinstance(lag, int) or not 0 < lag < windows.shape[1]:
+        raise ValueError(f"`lag` must be an integer in (0, {windows.shape[1]}), got {lag!r}")
+    x = windows - windows.mean(axis=(0, 1))
+    return np.mean(x[:, lag:] * x[:, :-lag], axis=(0, 1)) / np.mean(x * x, axis=(0, 1))

@@ -24,7 +24,7 @@ def test_probability_flow_likelihood_of_a_gaussian_is_exact():
     xs = jnp.array([[0.0, 0.0, 0.0], [1.5, -2.0, 0.3]])
     exact = jax.vmap(lambda x: den.log_prob(x, 1e-2))(xs)
     errors = [
-        np.abs(jax.vmap(lambda x: log_likelihood(den.score, x, sigma_min=1e-2, steps=n))(xs) - exact)
+        np.abs(jax.vmap(lambda x, n=n: log_likelihood(den.score, x, sigma_min=1e-2, steps=n))(xs) - exact)
         for n in (100, 200, 400)
     ]
     assert np.all(errors[-1] < 0.01)

@@ -26,12 +26,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"`{name}` must be a positive number, got {value!r}")
-
-
 class WindowMLP(eqx.Module):
     """A noise-conditioned residual MLP on a whole window ``(length, channels)``.
 

@@ -39,6 +39,7 @@ from ..diffusion import (
     log_likelihood,
     sample,
 )
+from ..metrics import autocorrelation
 from ..report import Figure, Panel, Result, series
 from ..systems import WINDOW_STATISTICS, FitzHughNagumo, Lorenz63, trajectory_windows
 from ..train import fit
@@ -123,11 +124,6 @@ def _event(statistic, threshold: float, spread: float, tail: str, loc, scale):
     return event
 
 
-def _autocorrelation(windows: np.ndarray, lag: int) -> np.ndarray:
-    x = windows - windows.mean(axis=(0, 1))
-    return np.mean(x[:, lag:] * x[:, :-lag], axis=(0, 1)) / np.mean(x * x, axis=(0, 1))
-
-
 def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) -> Result:
     key = jax.random.key(seed)
     k_train, k_test, k_mc, k_net, k_fit, k_sample, k_cond = jax.random.split(key, 7)
@@ -177,8 +173,8 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             "model_mean": float(model_samples[..., c].mean()),
             "data_std": float(test[..., c].std()),
             "model_std": float(model_samples[..., c].std()),
-            "data_autocorrelation_lag5": float(_autocorrelation(test, 5)[c]),
-            "model_autocorrelation_lag5": float(_autocorrelation(model_samples, 5)[c]),
+            "data_autocorrelation_lag5": float(autocorrelation(test, 5)[c]),
+            "model_autocorrelation_lag5": float(autocorrelation(model_samples, 5)[c]),
         }
         for c in range(system.state_size)
     ]
