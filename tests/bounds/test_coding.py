@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from physbias.bounds import (
+    adaptive_arithmetic_decode,
+    adaptive_arithmetic_encode,
     arithmetic_code_length,
     arithmetic_decode,
     arithmetic_encode,
     entropy_code_length,
+    kt_code_length,
     message_length,
     prefix_free_length,
     symbol_counts,
@@ -44,6 +47,32 @@ def test_arithmetic_code_decodes_exactly_within_two_bits_of_the_entropy(seed, d,
     assert arithmetic_code_length(symbols, levels) == len(bits)
 
 
+@pytest.mark.parametrize(
+    "seed, d, levels, skew",
+    [(0, 1, 1, 1.0), (1, 9, 3, 1.0), (2, 500, 7, 1.0), (3, 2000, 15, 0.2), (4, 300, 5, 5.0)],
+)
+def test_adaptive_code_decodes_exactly_within_two_bits_of_the_kt_length(seed, d, levels, skew):
+    symbols = _random_symbols(seed, d, levels, skew)
+    bits = adaptive_arithmetic_encode(symbols, levels)
+    assert adaptive_arithmetic_decode(bits, levels, d) == symbols.tolist()
+    ideal = kt_code_length(symbols, levels)
+    assert math.floor(ideal) <= len(bits) <= ideal + 2.01
+    # Its redundancy over the empirical entropy is (L - 1)/2 log2 d + O(L), below the counts' ceil(log2 d) L.
+    redundancy = ideal - entropy_code_length(symbols, levels)
+    assert 0.0 <= redundancy <= (levels - 1) / 2 * math.log2(d) + levels
+    if d > 1:
+        assert redundancy < math.ceil(math.log2(d)) * levels
+
+
+def test_kt_code_length_is_the_product_of_sequential_estimates():
+    symbols = [2, 0, 2, 2, 1, 0, 2]
+    counts, bits = [0, 0, 0], 0.0
+    for t, s in enumerate(symbols):
+        bits -= math.log2((counts[s] + 0.5) / (t + 1.5))
+        counts[s] += 1
+    assert kt_code_length(symbols, 3) == pytest.approx(bits, rel=1e-12)
+
+
 def test_a_different_sequence_decodes_differently():
     a, b = [0, 1, 2, 1, 0, 0, 2], [0, 1, 2, 1, 0, 2, 0]  # same counts
     counts = symbol_counts(a, 3)
@@ -64,6 +93,11 @@ def test_message_length_formula():
         assert m.message_bits == pytest.approx(coded + 112 + 63, rel=1e-15)
         assert m.prefix_free_bits == pytest.approx(m.message_bits + 2 * math.log2(m.message_bits), rel=1e-15)
     assert message_length(symbols, 7, codebook_bits_per_level=32).codebook_bits == 224
+    adaptive = message_length(symbols, 7, coder="adaptive")  # no counts to send
+    assert adaptive.count_bits == 0.0
+    assert adaptive.symbol_bits == len(adaptive_arithmetic_encode(symbols, 7))
+    assert adaptive.message_bits == adaptive.symbol_bits + 112
+    assert adaptive.message_bits < message_length(symbols, 7).message_bits
 
 
 def test_prefix_free_length_at_least_the_entropy_bound():
@@ -101,3 +135,5 @@ def test_bad_coder_and_lengths():
         prefix_free_length(-1.0)
     with pytest.raises(ValueError, match="counts"):
         arithmetic_decode([0, 1], [0, 0])
+    with pytest.raises(ValueError, match="length"):
+        adaptive_arithmetic_decode([0, 1], 2, 0)
