@@ -351,6 +351,9 @@ def test_diffusion_events_guides_samples_into_a_rare_event():
         and event["conditional_fraction"] > event["model_probability"] + 0.3
     )
     assert np.isfinite(event["log_p_estimate"]) and event["likelihood_samples"] == 1
+    # log P(E | x) <= 0 is the posterior term that the reference's estimate leaves out.
+    assert event["log_posterior_mean"] <= 0.0
+    assert event["log_p_estimate_median"] <= event["log_p_reference_median"] + 1e-6
     stats = [r for r in rows if r["kind"] == "statistics"]
     assert [r["coordinate"] for r in stats] == [0, 1, 2]
     assert all(abs(r["model_mean"] - r["data_mean"]) < 0.5 for r in stats)

@@ -3,14 +3,16 @@
 A VE diffusion over whole trajectory windows (:class:`Denoiser`, :func:`denoising_loss`), sampled by
 the reverse SDE (:func:`sample`), conditioned on an event ``{C(x) > 0}`` by the Tweedie-Gaussian
 approximation (:class:`EventConditionedScore`), with exact probability-flow likelihoods
-(:func:`log_likelihood`) that give the event's probability ``log P(E) = log p(x) - log p(x | E)``
-(Finzi et al., ICML 2023).
+(:func:`log_likelihood`) that give the event's probability
+``log P(E) = log p(x) - log p(x | E) + log P(E | x)`` (:func:`event_log_probability`; Finzi et al.,
+ICML 2023).
 """
 
 from .denoiser import Denoiser, GaussianDenoiser, WindowMLP
 from .events import PROBIT_TO_LOGISTIC, EventConditionedScore, check_event, event_satisfied
 from .likelihood import log_likelihood
 from .losses import denoising_loss
+from .probability import event_log_probability
 from .sampling import noise_levels, sample
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "WindowMLP",
     "check_event",
     "denoising_loss",
+    "event_log_probability",
     "event_satisfied",
     "log_likelihood",
     "noise_levels",

@@ -86,13 +86,25 @@ class EventConditionedScore(eqx.Module):
         if not callable(self.event):
             raise TypeError(f"`event` must be a function of one sample, got {type(self.event).__name__}")
 
-    def guidance(self, x, sigma):
-        """``(grad_x log sigmoid(strength C(x̂) / sigma_C), C(x̂), sigma_C)``."""
+    def _posterior(self, x, sigma):
+        """``(C(x̂), sigma_C, d(C o x̂)/dx)`` at ``(x, sigma)``; ``sigma_C`` carries no gradient."""
         xhat, pullback = jax.vjp(lambda x: self.denoiser(x, sigma), x)
         c, grad_c = jax.value_and_grad(self.event)(xhat)
         (grad_x,) = pullback(grad_c)  # d(C o x̂)/dx
         var = sigma**2 * jnp.abs(jnp.sum(grad_c * grad_x)) + self.floor
-        sigma_c = jax.lax.stop_gradient(jnp.sqrt(var))
+        return c, jax.lax.stop_gradient(jnp.sqrt(var)), grad_x
+
+    def log_event_probability(self, x, sigma) -> Float[Array, ""]:
+        """``log P(E | x_sigma = x)`` under the approximation: ``log Phi(C(x̂) / sigma_C)`` (probit) or
+        ``log sigmoid(strength C(x̂) / sigma_C)`` (logistic)."""
+        c, sigma_c, _ = self._posterior(x, sigma)
+        if self.link == "logistic":
+            return jax.nn.log_sigmoid(self.strength * c / sigma_c)
+        return jax.scipy.special.log_ndtr(c / sigma_c)
+
+    def guidance(self, x, sigma):
+        """``(grad_x log P(E | x_sigma = x), C(x̂), sigma_C)``: the term added to the score."""
+        c, sigma_c, grad_x = self._posterior(x, sigma)
         if self.link == "logistic":
             # d/dz log sigmoid(z) = sigmoid(-z)
             z = self.strength * c / sigma_c

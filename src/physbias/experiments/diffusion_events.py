@@ -8,9 +8,10 @@ to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
 - **conditional samples** from the event-conditioned score (:class:`physbias.diffusion.EventConditionedScore`)
   with the reference's logistic link ``sigmoid(1.6 C / sigma_C)`` and with the probit link
   ``Phi(C / sigma_C)``: the fraction that satisfies ``E``;
-- **log P(E) = log p(x) - log p(x | E)** from exact probability-flow likelihoods of conditional
-  samples that lie in ``E``, against the Monte-Carlo truth from the simulator (thresholds from one
-  half of the Monte-Carlo windows, probabilities from the other);
+- **log P(E) = log p(x) - log p(x | E) + log P(E | x)** from exact probability-flow likelihoods of
+  conditional samples that lie in ``E`` (:func:`physbias.diffusion.event_log_probability`), against
+  the Monte-Carlo truth from the simulator (thresholds from one half of the Monte-Carlo windows,
+  probabilities from the other);
 - the unconditional model's own frequency of ``E`` (the count a plain sampler would need).
 
 Sample statistics (per-coordinate mean and spread, lag-5 autocorrelation, the event statistic's
@@ -35,8 +36,8 @@ from ..diffusion import (
     WindowMLP,
     check_event,
     denoising_loss,
+    event_log_probability,
     event_satisfied,
-    log_likelihood,
     sample,
 )
 from ..metrics import autocorrelation
@@ -49,6 +50,7 @@ from ._registry import Experiment
 SYSTEMS = {"lorenz": Lorenz63, "fitzhugh-nagumo": FitzHughNagumo}
 # Which tail of each statistic is the event: the rare side of the attractor's behaviour.
 TAILS = {"lobe": "upper", "spectral": "lower", "peak": "upper"}
+STIFF_OUTLIER = 20.0  # a log-ratio this far from the median is a failed (stiff) solve, not data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     corrector_steps: int = nonnegative(2)
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
-    likelihood_samples: int = positive(8)
+    likelihood_samples: int = positive(32)
     likelihood_steps: int = positive(50)
     likelihood_sigma_min: float = positive(0.1)
     mc_samples: int = positive(400_000)
@@ -189,18 +191,22 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         }
     )
 
-    likelihood = eqx.filter_jit(
+    # log P(E) from one sample: both likelihoods at likelihood_sigma_min, plus log P(E | x) there
+    # (or without it, the reference's form: the column log_p_reference).
+    estimate_log_p = eqx.filter_jit(
         jax.vmap(
-            lambda score, x: log_likelihood(
+            lambda score, x: event_log_probability(
                 score,
                 x,
                 sigma_min=config.likelihood_sigma_min,
                 sigma_max=config.sigma_max,
                 steps=config.likelihood_steps,
+                posterior=False,  # added below, kept as its own column
             ),
             in_axes=(None, 0),
         )
     )
+    sigma_lik = jnp.asarray(config.likelihood_sigma_min, jnp.float32)
     split = int(config.held_out * config.mc_samples)
     panels_hist, trajectories = [], []
     estimates = {link: ([], []) for link in config.links}
@@ -231,14 +237,23 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 start = time.perf_counter()
                 chosen = xs[np.flatnonzero(hits)[: config.likelihood_samples]]
                 if len(chosen):
-                    log_ratio = np.asarray(
-                        likelihood(denoiser.score, chosen) - likelihood(conditional, chosen)
+                    reference_ratio = np.asarray(estimate_log_p(conditional, chosen))
+                    posterior = np.asarray(
+                        jax.vmap(lambda x, c=conditional: c.log_event_probability(x, sigma_lik))(chosen)
                     )
-                    estimate = float(np.mean(log_ratio))
+                    log_ratio = reference_ratio + posterior
                     median = float(np.median(log_ratio))
-                    spread_estimate = float(np.std(log_ratio))
+                    # A stiff conditional solve (the guidance's Jacobian is large near the event's
+                    # boundary at small sigma) returns a log-ratio off by orders of magnitude.
+                    solved = np.isfinite(log_ratio) & (np.abs(log_ratio - median) < STIFF_OUTLIER)
+                    estimate = float(np.mean(log_ratio[solved]))
+                    spread_estimate = float(np.std(log_ratio[solved]))
+                    reference_median = float(np.median(reference_ratio))
+                    posterior_mean = float(np.mean(posterior))
+                    stiff = int(np.sum(~solved))
                 else:
-                    estimate = median = spread_estimate = float("nan")
+                    estimate = median = spread_estimate = reference_median = posterior_mean = float("nan")
+                    stiff = 0
                 likelihood_seconds = time.perf_counter() - start
                 estimates[link][0].append(math.log(mc_p) if mc_p > 0 else float("nan"))
                 estimates[link][1].append(median)  # robust to the rare stiff likelihood solve
@@ -260,7 +275,10 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                         "log_p_estimate_median": median,
                         "log_p_median_error": median - math.log(mc_p) if mc_p > 0 else float("nan"),
                         "log_p_estimate_std": spread_estimate,
+                        "log_p_reference_median": reference_median,
+                        "log_posterior_mean": posterior_mean,
                         "likelihood_samples": len(chosen),
+                        "stiff_solves": stiff,
                         "conditional_seconds": round(cond_seconds, 2),
                         "likelihood_seconds": round(likelihood_seconds, 2),
                     }
@@ -304,9 +322,12 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
         f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "
         f"spread in the training data; the guidance floor is {config.floor}.",
-        f"log P(E) = mean over up to {config.likelihood_samples} conditional samples in E of "
-        f"log p(x) - log p(x|E), both from exact-divergence probability-flow likelihoods at "
-        f"sigma = {config.likelihood_sigma_min} ({config.likelihood_steps} Heun steps in log sigma).",
+        f"log P(E) = mean (and median) over up to {config.likelihood_samples} conditional samples in E of "
+        f"log p(x) - log p(x|E) + log P(E|x), the likelihoods exact-divergence probability flows at "
+        f"sigma = {config.likelihood_sigma_min} ({config.likelihood_steps} Heun steps in log sigma) and "
+        "log P(E|x) = log Phi(C(x̂)/sigma_C) there (log_posterior_mean); log_p_reference_median leaves "
+        f"that term out, as the reference does. The mean leaves out the stiff_solves: log-ratios more "
+        f"than {STIFF_OUTLIER:g} from the median (or non-finite).",
         "model_probability: the fraction of unconditional diffusion samples in E (what a plain sampler "
         "gives, and the model's own P(E)).",
     ]
