@@ -8,6 +8,13 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
+def pytest_configure(config):
+    """The command line's persistent XLA cache stays off in tests unless the variable is set."""
+    import os
+
+    os.environ.setdefault("PHYSBIAS_XLA_CACHE_DIR", "off")
+
+
 class _GetKey:
     """Fresh PRNG keys from a seed that shows in the test's repr."""
 

@@ -20,6 +20,7 @@ COVERED_BY = {
     "_io.py": "test_report.py",  # atomic writes of the results folder
     "_progress.py": "test_train.py",
     "_version.py": "test_cli.py",  # --version
+    "_compile_cache.py": "test_compile_cache.py",
     "_ode.py": "dynamics/test_integrators.py",  # solve_adaptive, step checks
     "sweep.py": "test_sweep.py",
     # one contract over every bias mechanism (exact when hard, reducing the violation when soft)

@@ -456,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "list":
         return _list()
+    from ._compile_cache import enable_compilation_cache
+
+    # Compiled programs are kept on disk ($PHYSBIAS_XLA_CACHE_DIR, default ~/.cache/physbias/xla):
+    # a second run of the same command compiles little.
+    enable_compilation_cache()
     handlers = {
         "run": _run,
         "sweep": _sweep,
