@@ -9,10 +9,29 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 def pytest_configure(config):
-    """The command line's persistent XLA cache stays off in tests unless the variable is set."""
+    """The command line's persistent XLA cache (the user's folder) stays off in tests unless the
+    variable is set. The session shares a throwaway cache of its own instead, made by the
+    controlling process and inherited by the xdist workers: many tests compile the same programs
+    (the same quick experiment run again, the same model in two tests), and compiling is most of
+    the suite's time."""
     import os
+    import tempfile
 
     os.environ.setdefault("PHYSBIAS_XLA_CACHE_DIR", "off")
+    if not hasattr(config, "workerinput") and "PHYSBIAS_TEST_XLA_CACHE" not in os.environ:
+        config._physbias_xla_cache = tempfile.mkdtemp(prefix="physbias-test-xla-")
+        os.environ["PHYSBIAS_TEST_XLA_CACHE"] = config._physbias_xla_cache
+    jax.config.update("jax_compilation_cache_dir", os.environ["PHYSBIAS_TEST_XLA_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    folder = getattr(config, "_physbias_xla_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _GetKey:

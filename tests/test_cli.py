@@ -188,7 +188,9 @@ def test_bad_sweep_exits_2_and_writes_nothing(extra, match, tmp_path, capsys):
 
 def test_sweep_cli_runs_and_aggregates(tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["sweep", "spring", "--quick", "--seeds", "0,1", "--set", "epochs=3", "--set", "depth=1"]
+    # The sizes of tests/test_sweep.py's sweep: the session's compilation cache already holds them.
+    sizes = ["--set", "epochs=10", "--set", "depth=1", "--set", "width=8", "--set", "n_train=32"]
+    argv = ["sweep", "spring", "--quick", "--seeds", "0,1", *sizes]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["experiment"] == "sweep:spring" and len(doc["runs"]) == 2
@@ -211,6 +213,7 @@ def _oscillator_csv(path, n=6, steps=8, odd=False):
     return path
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_fit_learn_symmetry_prints_the_conserved_quantities(tmp_path, capsys):
     data = _oscillator_csv(tmp_path / "sho.csv")
     out = tmp_path / "run"

@@ -61,3 +61,33 @@ def test_turned_off_nothing_is_written(tmp_path):
     )
     assert _python(code, {ENV_VAR: "off", "HOME": str(tmp_path)}).split() == ["None", "None"]
     assert not (tmp_path / ".cache").exists()
+
+
+def test_a_second_seed_compiles_nothing_with_the_cache(tmp_path):
+    # A sweep runs the same experiment for several seeds: with the cache the second seed's training
+    # loop comes from disk (no cache miss: nothing is compiled anew). Without it `fit` lowers it again.
+    code = (
+        "import jax, jax.numpy as jnp, equinox as eqx\n"
+        "from physbias._compile_cache import enable_compilation_cache\n"
+        "enable_compilation_cache()\n"
+        "from physbias import Dataset, fit, supervised_loss\n"
+        "events = []\n"
+        "jax.monitoring.register_event_listener(lambda e, **k: events.append(e))\n"
+        "jax.monitoring.register_event_duration_secs_listener(lambda e, d, **k: events.append(e))\n"
+        "x = jnp.linspace(-1.0, 1.0, 32)[:, None]\n"
+        "for seed in (0, 1):\n"
+        "    model = eqx.nn.MLP(1, 1, 8, 1, key=jax.random.key(seed))\n"
+        "    start = len(events)\n"
+        "    data = Dataset(x, x**2)\n"
+        "    fit(model, supervised_loss(), data, key=jax.random.key(seed), epochs=5, progress=False)\n"
+        "    mine = events[start:]\n"
+        "    count = lambda name: sum(e.endswith(name) for e in mine)\n"
+        "    print(count('cache_misses'), count('cache_hits'), count('backend_compile_duration'))\n"
+    )
+    first, second = (
+        list(map(int, line.split())) for line in _python(code, {ENV_VAR: str(tmp_path / "xla")}).splitlines()
+    )
+    assert first[0] > 0 and first[1] == 0  # an empty cache: every program compiled and stored
+    assert second[0] == 0 and second[1] == second[2] > 0  # every program of seed 1 came from disk
+    _, off = (list(map(int, line.split())) for line in _python(code, {ENV_VAR: "off"}).splitlines())
+    assert off[1] == 0 and off[2] > 0  # no cache: the new training loop is compiled again

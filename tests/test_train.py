@@ -257,3 +257,59 @@ def test_adam_then_lbfgs_refines_the_data_between_the_phases():
     )
     assert len(seen) == 1 and abs(seen[0] - 2.0) < 0.1  # Adam fitted the original data
     assert abs(float(lbfgs.model.w) - 12.0) < 1e-4  # L-BFGS the refined data
+
+
+class _CompileCounter:
+    """Counts the training loops (``fit``'s ``run_chunk``) lowered for compilation while active,
+    from JAX's own monitoring event: one per compile request, whether XLA then compiles it or
+    finds it in a persistent cache. Eager slicing of the keys is not counted."""
+
+    EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+
+    def __init__(self):
+        self.count = 0
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, fun_name="", **kwargs):
+        if self.active and event == self.EVENT and "run_chunk" in fun_name:
+            self.count += 1
+
+    def __enter__(self):
+        self.count, self.active = 0, True
+        return self
+
+    def __exit__(self, *exc):
+        self.active = False
+
+
+_COUNTER = _CompileCounter()
+
+
+def test_training_compiles_once_however_many_chunks():
+    x = jnp.linspace(-1.0, 1.0, 64)[:, None]
+    data = Dataset(x, 3.0 * x)
+    model = eqx.nn.Linear(1, 1, key=jax.random.key(0))
+    loss = supervised_loss()
+
+    def train(chunks):
+        return fit(
+            model,
+            loss,
+            data,
+            key=jax.random.key(1),
+            epochs=40,
+            batch_size=16,
+            chunks=chunks,
+            progress=False,
+        )
+
+    reference = train(2)  # also compiles the eager helpers (key splits) once for all
+    counts = {}
+    for chunks in (1, 3, 4, 8):
+        with _COUNTER as counter:
+            result = train(chunks)
+        counts[chunks] = counter.count
+        np.testing.assert_allclose(result.losses, reference.losses, rtol=1e-6)
+    # One compiled chunk, called 1, 2 (3 asks for 40/3: it takes 20, a divisor), 4 or 8 times.
+    assert counts == {1: 1, 3: 1, 4: 1, 8: 1}, counts

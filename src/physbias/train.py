@@ -217,7 +217,7 @@ def fit(
         train_state = jax.tree_util.tree_map(keep, new_train_state, train_state)
         return (params, opt_state, good, first, best, best_params, reason, train_state), (loss, good)
 
-    def epoch(carry, epoch_key):
+    def epoch(carry, epoch_key, batch):
         shuffle_key, loss_key = jax.random.split(epoch_key)
         loss_keys = jax.random.split(loss_key, steps_per_epoch)
         if steps_per_epoch == 1 and batch_size == n:
@@ -229,9 +229,11 @@ def fit(
             lambda c, xs: step(c, (tuple(a[xs[0]] for a in batch), xs[1])), carry, (idx, loss_keys)
         )
 
+    # The data are an argument, not a closed-over constant: the compiled loop depends only on
+    # shapes, so another seed's data (a sweep) or a second run finds it in the compilation cache.
     @eqx.filter_jit
-    def run_chunk(carry, keys):
-        return jax.lax.scan(epoch, carry, keys)
+    def run_chunk(carry, keys, batch):
+        return jax.lax.scan(lambda c, k: epoch(c, k, batch), carry, keys)
 
     epoch_keys = jax.random.split(key, epochs)
     per_chunk = _chunk_length(epochs, chunks)
@@ -251,7 +253,7 @@ def fit(
     with progress_bar(epochs, description, enabled=progress) as advance:
         while done < epochs:
             size = min(per_chunk, epochs - done)
-            carry, (losses, good) = run_chunk(carry, epoch_keys[done : done + size])
+            carry, (losses, good) = run_chunk(carry, epoch_keys[done : done + size], batch)
             losses = np.asarray(losses).reshape(-1)
             if not bool(carry[2]):
                 bad = int(np.argmin(np.asarray(good).reshape(-1)))

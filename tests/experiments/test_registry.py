@@ -41,6 +41,7 @@ def test_spring_inductive_bias_is_exactly_odd():
     assert rows["observation"]["rmse_mirror"] < 0.5 * rows["none"]["rmse_mirror"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_rotation_exp_map_output_is_a_rotation():
     exp = get_experiment("rotation")
     config = dataclasses.replace(exp.make_config("quick"), epochs=60, n_train=200, n_test=100)
@@ -52,6 +53,7 @@ def test_rotation_exp_map_output_is_a_rotation():
     assert rows["raw 3x3"]["orthogonality_error_mean"] > 100 * exact
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_integrators_experiment_measures_orders_and_bounded_energy():
     exp = get_experiment("integrators")
     config = dataclasses.replace(exp.make_config("quick"), periods=10, convergence_levels=3)
@@ -65,6 +67,7 @@ def test_integrators_experiment_measures_orders_and_bounded_energy():
         assert rows[system, "euler"]["energy_error_max"] > 10 * rows[system, "leapfrog"]["energy_error_max"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_energy_experiment_hnn_conserves_energy_better():
     exp = get_experiment("energy")
     config = dataclasses.replace(exp.make_config("quick"), systems=("spring",), test_steps=200)
@@ -72,6 +75,7 @@ def test_energy_experiment_hnn_conserves_energy_better():
     assert rows["HNN"]["energy_error_final"] < 0.3 * rows["Neural ODE"]["energy_error_final"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_friction_second_order_structure_beats_hnn():
     exp = get_experiment("friction")
     rows = {r["model"]: r for r in exp.run(exp.make_config("quick"), seed=0, progress=False).table}
@@ -80,6 +84,7 @@ def test_friction_second_order_structure_beats_hnn():
     assert rows["2nd-order NODE"]["rollout_error_geomean"] < 0.5 * hnn
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_chain_pendulum_cartesian_constraints_beat_angles():
     # Seed 004: Cartesian coordinates with explicit constraints learn the chain far better.
     exp = get_experiment("chain-pendulum")
@@ -94,6 +99,7 @@ def test_chain_pendulum_cartesian_constraints_beat_angles():
     assert {r["links"] for r in rows.values()} == {2}
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_emlp_synthetic_emlp_beats_the_mlp_and_stays_equivariant():
     exp = get_experiment("emlp-synthetic")
     config = dataclasses.replace(
@@ -112,6 +118,7 @@ def test_emlp_synthetic_emlp_beats_the_mlp_and_stays_equivariant():
     assert rows["EMLP"]["equivariance_error"] < 1e-6 < 1e-3 < rows["MLP"]["equivariance_error"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_evidence_symmetry_evidence_picks_the_symmetry_training_error_does_not():
     exp = get_experiment("evidence-symmetry")
     config = dataclasses.replace(
@@ -126,6 +133,7 @@ def test_evidence_symmetry_evidence_picks_the_symmetry_training_error_does_not()
     assert picked["evidence"]["basis"] == "symmetric" and picked["train"]["basis"] == "plain"
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_laplace_regression_learns_noise_and_prior_precision_by_the_evidence():
     exp = get_experiment("laplace-regression")
     config = dataclasses.replace(exp.make_config("quick"), curvatures=("full", "kfac"), marglik_epochs=200)
@@ -137,6 +145,7 @@ def test_laplace_regression_learns_noise_and_prior_precision_by_the_evidence():
     assert rows["marglik training (kfac)"]["test_rmse"] < 0.4
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_invariance_learning_learns_the_rotation_extent_from_the_evidence():
     exp = get_experiment("invariance-learning")
     base = exp.make_config("quick")
@@ -175,6 +184,7 @@ def test_noethers_razor_tables_have_the_seed_columns():
     assert learned["dominant_singular_values"] == 1 and 0 <= learned["generator_cosine_to_J"] <= 1
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_noether_networks_search_finds_the_spring_energy():
     exp = get_experiment("noether-networks")
     config = dataclasses.replace(
@@ -193,6 +203,7 @@ def test_noether_networks_search_finds_the_spring_energy():
     assert rows["true dynamics from the noisy x0 (floor)"]["test_rmse"] < rows["vanilla MLP"]["test_rmse"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_burgers_hard_conditions_hold_exactly_and_soft_ones_approximately():
     exp = get_experiment("burgers")
     config = dataclasses.replace(
@@ -205,6 +216,7 @@ def test_burgers_hard_conditions_hold_exactly_and_soft_ones_approximately():
         assert 0 < r["relative_l2"] < r["relative_l2_after_adam"] * 1.5 and not r["diverged"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_laplace_hard_boundary_is_exact_and_more_accurate_than_soft():
     exp = get_experiment("laplace")
     config = dataclasses.replace(
@@ -215,6 +227,7 @@ def test_laplace_hard_boundary_is_exact_and_more_accurate_than_soft():
     assert rows["hard"]["relative_l2"] < rows["soft"]["relative_l2"] and rows["hard"]["relative_l2"] < 1e-2
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_burgers_float64_with_adaptive_points_runs_in_double_precision():
     exp = get_experiment("burgers")
     config = dataclasses.replace(
@@ -232,6 +245,7 @@ def test_burgers_float64_with_adaptive_points_runs_in_double_precision():
     assert row["relative_l2"] < row["relative_l2_after_adam"] and not row["diverged"]
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_neural_ivp_tracks_heat_and_restarts_when_cg_needs_more_steps():
     exp = get_experiment("neural-ivp")
     rows = exp.run(exp.make_config("quick"), seed=0, progress=False).table
@@ -288,6 +302,7 @@ def test_hopfield_refuses_a_load_that_stores_nothing():
         dataclasses.replace(exp.make_config("quick"), corruption=1.5)
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_ebm_learns_the_modes_of_the_ring():
     exp = get_experiment("ebm")
     rows = {r["samples"]: r for r in exp.run(exp.make_config("quick"), seed=0, progress=False).table}
@@ -305,6 +320,7 @@ def test_ebm_refuses_a_box_that_cuts_the_data():
         dataclasses.replace(exp.make_config("quick"), box=2.0)
 
 
+@pytest.mark.slow  # an experiment-sized run (20-50 s on 2 cores): `pytest -m slow`
 def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
     exp = get_experiment("hamiltonian-flow")
     config = dataclasses.replace(
