@@ -202,6 +202,7 @@ def _sho_pairs(n_traj, steps, dt, rng, p_scale=0.5, noise=0.0):
     return jnp.asarray(x, jnp.float32), jnp.asarray(y + noise * rng.normal(size=y.shape), jnp.float32)
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_noethers_razor_learns_the_sho_rotation():
     """What the constraint allows: the symmetrised model fits the oscillator, and the learned
     generator turns to J (the rotation), by the ELBO alone."""

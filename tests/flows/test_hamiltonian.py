@@ -55,6 +55,7 @@ def test_at_initialisation_the_density_is_the_free_flight_of_the_base():
     np.testing.assert_allclose(np.std(np.asarray(x), 0), np.sqrt(variance), rtol=0.03)
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_the_flow_fits_a_sheared_gaussian():
     # The banana is a volume-preserving shear of N(0, diag(1, 0.25)): within the flow's class.
     banana = Banana()

@@ -139,6 +139,7 @@ def test_emlp_fits_an_equivariant_target_of_its_group(name):
     assert result.final_loss < initial / 100
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_so3_emlp_learns_the_cross_product_and_is_not_o3_equivariant():
     G, rep_in, rep_out, target, d, depth = EXPRESSIVE["SO(3) cross product"]
     _, result = _fit_target(G, rep_in, rep_out, target, d, depth, epochs=1000, n=1000)

@@ -49,6 +49,7 @@ def test_gram_product_matches_the_dense_jacobian():
         np.testing.assert_allclose(values, jax.vmap(field)(points), rtol=1e-12)
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_cg_velocity_matches_the_dense_solve():
     ivp = get_ivp("heat-1d")
     with jax.enable_x64(True):
@@ -68,6 +69,7 @@ def test_cg_velocity_matches_the_dense_solve():
         np.testing.assert_allclose(float(stats.top_eigenvalue), np.linalg.eigvalsh(m)[-1], rtol=1e-6)
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_evolved_heat_equation_tracks_the_exact_solution():
     ivp = get_ivp("heat-1d")
     with jax.enable_x64(True):

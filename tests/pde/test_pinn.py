@@ -23,6 +23,7 @@ def test_soft_loss_is_residual_plus_condition_misfit():
         pinn_loss(laplace_residual, (jnp.full((3, 2), jnp.nan), jnp.ones(3)))
 
 
+@pytest.mark.slow  # a training run of 20-40 s on 2 cores: `pytest -m slow`
 def test_adam_then_lbfgs_solves_the_heat_equation_with_a_hard_ansatz():
     # u_t = 0.1 u_xx on [0, 1] x [0, 1], u(0, x) = sin(pi x), u = 0 at x = 0, 1:
     # exact u = sin(pi x) exp(-0.1 pi^2 t).
