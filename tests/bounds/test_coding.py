@@ -18,6 +18,9 @@ from physbias.bounds import (
     symbol_counts,
 )
 
+# (seed, d, levels, Dirichlet concentration): a single symbol, short, long, skewed, near uniform
+SEQUENCES = [(0, 1, 1, 1.0), (1, 9, 3, 1.0), (2, 500, 7, 1.0), (3, 2000, 15, 0.2), (4, 300, 5, 5.0)]
+
 
 def _random_symbols(seed, d, levels, skew=1.0):
     rng = np.random.default_rng(seed)
@@ -33,10 +36,7 @@ def test_entropy_code_length_by_hand():
     assert symbol_counts([0, 2, 2, 1, 2], 4).tolist() == [1, 1, 3, 0]
 
 
-@pytest.mark.parametrize(
-    "seed, d, levels, skew",
-    [(0, 1, 1, 1.0), (1, 9, 3, 1.0), (2, 500, 7, 1.0), (3, 2000, 15, 0.2), (4, 300, 5, 5.0)],
-)
+@pytest.mark.parametrize("seed, d, levels, skew", SEQUENCES)
 def test_arithmetic_code_decodes_exactly_within_two_bits_of_the_entropy(seed, d, levels, skew):
     symbols = _random_symbols(seed, d, levels, skew)
     bits = arithmetic_encode(symbols, levels)
@@ -47,10 +47,7 @@ def test_arithmetic_code_decodes_exactly_within_two_bits_of_the_entropy(seed, d,
     assert arithmetic_code_length(symbols, levels) == len(bits)
 
 
-@pytest.mark.parametrize(
-    "seed, d, levels, skew",
-    [(0, 1, 1, 1.0), (1, 9, 3, 1.0), (2, 500, 7, 1.0), (3, 2000, 15, 0.2), (4, 300, 5, 5.0)],
-)
+@pytest.mark.parametrize("seed, d, levels, skew", SEQUENCES)
 def test_adaptive_code_decodes_exactly_within_two_bits_of_the_kt_length(seed, d, levels, skew):
     symbols = _random_symbols(seed, d, levels, skew)
     bits = adaptive_arithmetic_encode(symbols, levels)
