@@ -5,14 +5,22 @@ the reverse SDE (:func:`sample`), conditioned on an event ``{C(x) > 0}`` by the 
 approximation (:class:`EventConditionedScore`), with exact probability-flow likelihoods
 (:func:`log_likelihood`) that give the event's probability
 ``log P(E) = log p(x) - log p(x | E) + log P(E | x)`` (:func:`event_log_probability`; Finzi et al.,
-ICML 2023).
+ICML 2023), or from the guided sampler's paths weighted against the plain sampler's
+(:func:`weighted_sample`, :func:`event_log_probability_from_paths`).
 """
 
 from .denoiser import Denoiser, GaussianDenoiser, WindowMLP
 from .events import PROBIT_TO_LOGISTIC, EventConditionedScore, check_event, event_satisfied
 from .likelihood import log_likelihood
 from .losses import denoising_loss
-from .probability import event_log_probability
+from .paths import SMCResult, twisted_smc, weighted_sample
+from .probability import (
+    PathEstimate,
+    SMCEstimate,
+    event_log_probability,
+    event_log_probability_from_paths,
+    event_log_probability_smc,
+)
 from .sampling import noise_levels, sample
 
 __all__ = [
@@ -20,12 +28,19 @@ __all__ = [
     "Denoiser",
     "EventConditionedScore",
     "GaussianDenoiser",
+    "PathEstimate",
+    "SMCEstimate",
+    "SMCResult",
     "WindowMLP",
     "check_event",
     "denoising_loss",
     "event_log_probability",
+    "event_log_probability_from_paths",
+    "event_log_probability_smc",
     "event_satisfied",
     "log_likelihood",
     "noise_levels",
     "sample",
+    "twisted_smc",
+    "weighted_sample",
 ]

@@ -87,24 +87,42 @@ class EventConditionedScore(eqx.Module):
             raise TypeError(f"`event` must be a function of one sample, got {type(self.event).__name__}")
 
     def _posterior(self, x, sigma):
-        """``(C(x̂), sigma_C, d(C o x̂)/dx)`` at ``(x, sigma)``; ``sigma_C`` carries no gradient."""
+        """``(C(x̂), sigma_C, d(C o x̂)/dx, x̂)`` at ``(x, sigma)``; ``sigma_C`` carries no gradient."""
         xhat, pullback = jax.vjp(lambda x: self.denoiser(x, sigma), x)
         c, grad_c = jax.value_and_grad(self.event)(xhat)
         (grad_x,) = pullback(grad_c)  # d(C o x̂)/dx
         var = sigma**2 * jnp.abs(jnp.sum(grad_c * grad_x)) + self.floor
-        return c, jax.lax.stop_gradient(jnp.sqrt(var)), grad_x
+        return c, jax.lax.stop_gradient(jnp.sqrt(var)), grad_x, xhat
 
     def log_event_probability(self, x, sigma) -> Float[Array, ""]:
         """``log P(E | x_sigma = x)`` under the approximation: ``log Phi(C(x̂) / sigma_C)`` (probit) or
         ``log sigmoid(strength C(x̂) / sigma_C)`` (logistic)."""
-        c, sigma_c, _ = self._posterior(x, sigma)
+        c, sigma_c, _, _ = self._posterior(x, sigma)
+        return self._log_link(c, sigma_c)
+
+    def _log_link(self, c, sigma_c):
         if self.link == "logistic":
             return jax.nn.log_sigmoid(self.strength * c / sigma_c)
         return jax.scipy.special.log_ndtr(c / sigma_c)
 
     def guidance(self, x, sigma):
         """``(grad_x log P(E | x_sigma = x), C(x̂), sigma_C)``: the term added to the score."""
-        c, sigma_c, grad_x = self._posterior(x, sigma)
+        return self._guidance(x, sigma)[:3]
+
+    def score_and_guidance(self, x, sigma):
+        """``(score, guidance)`` from one pass of the denoiser, the score by Tweedie,
+        ``(D(x, sigma) - x) / sigma^2``: the two drifts :func:`.weighted_sample` compares."""
+        b, _, _, xhat = self._guidance(x, sigma)
+        return (xhat - x) / sigma**2, b
+
+    def twisted_drift(self, x, sigma):
+        """``(score, guidance, log P(E | x_sigma = x))`` from one pass of the denoiser: the drifts
+        and the twist of :func:`.twisted_smc`."""
+        b, c, sigma_c, xhat = self._guidance(x, sigma)
+        return (xhat - x) / sigma**2, b, self._log_link(c, sigma_c)
+
+    def _guidance(self, x, sigma):
+        c, sigma_c, grad_x, xhat = self._posterior(x, sigma)
         if self.link == "logistic":
             # d/dz log sigmoid(z) = sigmoid(-z)
             z = self.strength * c / sigma_c
@@ -113,7 +131,8 @@ class EventConditionedScore(eqx.Module):
             # d/dz log Phi(z) = phi(z) / Phi(z), the inverse Mills ratio, evaluated in logs
             z = c / sigma_c
             slope = jnp.exp(jax.scipy.stats.norm.logpdf(z) - jax.scipy.special.log_ndtr(z))
-        return slope / sigma_c * grad_x, c, sigma_c
+        return slope / sigma_c * grad_x, c, sigma_c, xhat
 
     def __call__(self, x, sigma):
-        return self.denoiser.score(x, sigma) + self.guidance(x, sigma)[0]
+        score, guidance = self.score_and_guidance(x, sigma)
+        return score + guidance
