@@ -1,6 +1,7 @@
 """Small versions of the experiments reproduce the seeds' qualitative results."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -370,6 +371,9 @@ def test_diffusion_events_guides_samples_into_a_rare_event():
     # log P(E | x) <= 0 is the posterior term that the reference's estimate leaves out.
     assert event["log_posterior_mean"] <= 0.0
     assert event["log_p_estimate_median"] <= event["log_p_reference_median"] + 1e-6
+    # Twisted SMC estimates the model's own P(E), which the 200 plain samples count.
+    assert event["smc_fraction"] >= 0.8 and event["log_p_smc_standard_error"] < 0.5
+    assert abs(math.exp(event["log_p_smc"]) - event["model_probability"]) < 0.1, event
     stats = [r for r in rows if r["kind"] == "statistics"]
     assert [r["coordinate"] for r in stats] == [0, 1, 2]
     assert all(abs(r["model_mean"] - r["data_mean"]) < 0.5 for r in stats)

@@ -12,6 +12,10 @@ to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
   conditional samples that lie in ``E`` (:func:`physbias.diffusion.event_log_probability`), against
   the Monte-Carlo truth from the simulator (thresholds from one half of the Monte-Carlo windows,
   probabilities from the other);
+- **log P(E) by twisted SMC**: guided Euler-Maruyama particles reweighted step by step against the
+  plain sampler, with ``P(E | x_sigma)`` as the twist, and resampled
+  (:func:`physbias.diffusion.event_log_probability_smc`): no likelihood solve, and unbiased for the
+  model's own ``P(E)`` however approximate the guidance;
 - the unconditional model's own frequency of ``E`` (the count a plain sampler would need).
 
 Sample statistics (per-coordinate mean and spread, lag-5 autocorrelation, the event statistic's
@@ -37,6 +41,7 @@ from ..diffusion import (
     check_event,
     denoising_loss,
     event_log_probability,
+    event_log_probability_smc,
     event_satisfied,
     sample,
 )
@@ -55,7 +60,7 @@ STIFF_OUTLIER = 20.0  # a log-ratio this far from the median is a failed (stiff)
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionEventsConfig(ExperimentConfig):
-    """Lorenz-63, 4000 windows of 30 steps, events of probability 1e-1 ... 1e-3 (about 10 min)."""
+    """Lorenz-63, 40 000 windows of 30 steps, events of probability 1e-1 ... 1e-3 (about 12 min)."""
 
     QUICK = {
         "n_train": 1000,
@@ -64,25 +69,27 @@ class DiffusionEventsConfig(ExperimentConfig):
         "samples": 500,
         "conditional_samples": 64,
         "likelihood_samples": 2,
+        "smc_particles": 64,
+        "smc_replicates": 2,
         "likelihood_steps": 20,
         "sample_steps": 200,
         "probabilities": (0.1, 0.01),
         "mc_samples": 20_000,
         "events": ("peak",),
     }
-    FULL = {"n_train": 4000, "length": 60, "epochs": 4000, "sample_steps": 1000, "likelihood_steps": 200}
+    FULL = {"length": 60, "epochs": 400, "sample_steps": 1000, "likelihood_steps": 200}
 
     system: str = one_of("lorenz", tuple(SYSTEMS))
     events: tuple[str, ...] = one_of(("peak", "spectral"), tuple(WINDOW_STATISTICS))
     probabilities: tuple[float, ...] = positive((0.1, 0.01, 0.001))
     links: tuple[str, ...] = one_of(("probit", "logistic"), ("probit", "logistic"))
-    n_train: int = positive(4000)
+    n_train: int = positive(40_000)
     length: int = positive(30)
     dt: float = positive(0.1)
     burn_in: float = positive(3.0)
     width: int = positive(256)
     depth: int = positive(3)
-    epochs: int = positive(2000)
+    epochs: int = positive(200)
     batch_size: int = positive(256)
     learning_rate: float = positive(1e-3)
     sigma_min: float = positive(1e-3)
@@ -93,6 +100,9 @@ class DiffusionEventsConfig(ExperimentConfig):
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
     likelihood_samples: int = positive(32)
+    smc_particles: int = positive(1024)
+    smc_replicates: int = positive(4)
+    twist_scale: float = positive(1.0)
     likelihood_steps: int = positive(50)
     likelihood_sigma_min: float = positive(0.1)
     mc_samples: int = positive(400_000)
@@ -210,6 +220,22 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     split = int(config.held_out * config.mc_samples)
     panels_hist, trajectories = [], []
     estimates = {link: ([], []) for link in config.links}
+    smc_estimates = ([], [])
+    # Twisted SMC on the first link only: every twist estimates the same P(E), the better one
+    # with the smaller error bar. No correctors: the weights need the same steps in both chains.
+    smc = eqx.filter_jit(
+        lambda score, k: event_log_probability_smc(
+            score,
+            k,
+            config.smc_particles,
+            shape,
+            replicates=config.smc_replicates,
+            sigma_min=config.sigma_min,
+            sigma_max=config.sigma_max,
+            steps=config.sample_steps,
+            twist_scale=config.twist_scale,
+        )
+    )
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
         stat = jax.jit(jax.vmap(statistic))
@@ -255,8 +281,21 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                     estimate = median = spread_estimate = reference_median = posterior_mean = float("nan")
                     stiff = 0
                 likelihood_seconds = time.perf_counter() - start
-                estimates[link][0].append(math.log(mc_p) if mc_p > 0 else float("nan"))
+                log_mc = math.log(mc_p) if mc_p > 0 else float("nan")
+                estimates[link][0].append(log_mc)
                 estimates[link][1].append(median)  # robust to the rare stiff likelihood solve
+                start = time.perf_counter()
+                if link == config.links[0]:
+                    result = smc(conditional, jax.random.fold_in(k, 1))
+                    smc_log_p, smc_se = float(result.log_probability), float(result.standard_error)
+                    smc_fraction = float(result.fraction_in_event)
+                    smc_resamples = float(np.mean(np.asarray(result.smc.resamples)))
+                    smc_ess = float(np.min(np.asarray(result.smc.min_effective_sample_size)))
+                    smc_estimates[0].append(log_mc)
+                    smc_estimates[1].append(smc_log_p)
+                else:
+                    smc_log_p = smc_se = smc_fraction = smc_resamples = smc_ess = float("nan")
+                smc_seconds = time.perf_counter() - start
                 rows.append(
                     {
                         "kind": "event",
@@ -279,8 +318,15 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                         "log_posterior_mean": posterior_mean,
                         "likelihood_samples": len(chosen),
                         "stiff_solves": stiff,
+                        "log_p_smc": smc_log_p,
+                        "log_p_smc_error": smc_log_p - log_mc,
+                        "log_p_smc_standard_error": smc_se,
+                        "smc_fraction": smc_fraction,
+                        "smc_resamples": smc_resamples,
+                        "smc_min_effective_samples": smc_ess,
                         "conditional_seconds": round(cond_seconds, 2),
                         "likelihood_seconds": round(likelihood_seconds, 2),
+                        "smc_seconds": round(smc_seconds, 2),
                     }
                 )
                 if link == config.links[0]:
@@ -293,7 +339,13 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             if progress:
                 last = rows[-len(config.links) :]
                 summary = ", ".join(
-                    f"{r['link']}: {r['conditional_fraction']:.0%} in E, log P {r['log_p_estimate']:.2f}"
+                    f"{r['link']}: {r['conditional_fraction']:.0%} in E, log P {r['log_p_estimate']:.2f} "
+                    "(likelihoods)"
+                    + (
+                        f", {r['log_p_smc']:.2f} ± {r['log_p_smc_standard_error']:.2f} (twisted SMC)"
+                        if r["link"] == config.links[0]
+                        else ""
+                    )
                     for r in last
                 )
                 print(
@@ -306,10 +358,16 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     panels = [
         *panels_hist,
         Panel(
-            "log P(E): likelihoods vs Monte Carlo",
+            "log P(E): estimates vs Monte Carlo",
             "log P(E), Monte Carlo",
-            "median of log p(x) - log p(x|E)",
-            [series(link, *estimates[link], style="scatter") for link in config.links],
+            "log P(E), estimated",
+            [
+                *(
+                    series(f"{link}, likelihoods (median)", *estimates[link], style="scatter")
+                    for link in config.links
+                ),
+                series(f"{config.links[0]}, twisted SMC", *smc_estimates, style="scatter"),
+            ],
             diagonal=True,
         ),
         Panel("conditional samples (first coordinate)", "t", "x / 20", trajectories),
@@ -328,6 +386,14 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         "log P(E|x) = log Phi(C(x̂)/sigma_C) there (log_posterior_mean); log_p_reference_median leaves "
         f"that term out, as the reference does. The mean leaves out the stiff_solves: log-ratios more "
         f"than {STIFF_OUTLIER:g} from the median (or non-finite).",
+        f"log_p_smc (link {config.links[0]} only): twisted SMC with {config.smc_replicates} independent "
+        f"systems of {config.smc_particles} particles, {config.sample_steps} guided Euler-Maruyama steps "
+        "(no correctors), each step reweighted by the plain sampler's transition density over the "
+        "guided one's times the change of the twist log P(E | x_sigma) (tempered by "
+        f"1 / (1 + (sigma / {config.twist_scale:g})^2)), systematic resampling below half the particles' "
+        "effective size, and 1_E(x)/twist at the end: an unbiased estimate of the model's own P(E) "
+        "(physbias.diffusion.event_log_probability_smc). log_p_smc_standard_error is from the spread "
+        "over the systems; smc_fraction the share of final particles in E before the last reweighting.",
         "model_probability: the fraction of unconditional diffusion samples in E (what a plain sampler "
         "gives, and the model's own P(E)).",
     ]
