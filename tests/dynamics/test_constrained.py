@@ -143,6 +143,7 @@ def test_projection_restores_position_and_velocity_constraints():
         assert float(jnp.linalg.norm(fixed - z)) < 0.1  # stays near the state it came from
 
 
+@pytest.mark.slow  # two 14 s long-horizon simulations: `pytest -m slow`
 def test_chaos_floor_is_small_for_a_pendulum_and_large_for_a_chaotic_chain():
     from physbias.metrics import chaos_floor
     from physbias.systems import Pendulum
