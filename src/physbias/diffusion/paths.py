@@ -35,10 +35,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .sampling import noise_levels
+from .sampling import check_sampler_arguments, noise_levels
 
 # (x, sigma) -> (score, guidance): the plain score and the term the guided sampler adds to it.
 DriftFn = Callable[[Array, Array], tuple[Array, Array]]
+
+
+def _guided_step(x, s, b, z, step, noise, axes):
+    """``x' = x + step (s + b) + noise z`` and ``log p_plain(x' | x) - log p_guided(x' | x)``: the two
+    Gaussian transitions share the variance ``noise^2`` and their means differ by ``step b``."""
+    ratio = step / noise
+    log_ratio = -ratio * jnp.sum(z * b, axis=axes) - 0.5 * ratio**2 * jnp.sum(b * b, axis=axes)
+    return x + step * (s + b) + noise * z, log_ratio
 
 
 def weighted_sample(
@@ -61,12 +69,7 @@ def weighted_sample(
 
     Returns ``(x, log_w)``: shapes ``(n, *shape)`` and ``(n,)``.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a positive integer, got {n!r}")
-    if not isinstance(corrector_steps, int) or corrector_steps < 0:
-        raise ValueError(f"`corrector_steps` must be a non-negative integer, got {corrector_steps!r}")
-    if not (math.isfinite(snr) and snr > 0):
-        raise ValueError(f"`snr` must be a positive number, got {snr!r}")
+    check_sampler_arguments(n, corrector_steps, snr)
     sigmas = noise_levels(sigma_min, sigma_max, steps)
     k0, k_steps = jax.random.split(key)
     x = sigma_max * jax.random.normal(k0, (n, *shape))
@@ -74,16 +77,10 @@ def weighted_sample(
     axes = tuple(range(1, 1 + len(shape)))
 
     def gaussian_step(x, log_w, k, sigma, step, noise):
-        # x' = x + step (s + b) + noise z; the two chains' means differ by step b, variance noise^2.
         s, b = batched(x, sigma)
         z = jax.random.normal(k, x.shape, x.dtype)
-        x = x + step * (s + b) + noise * z
-        log_w = (
-            log_w
-            - jnp.sum(z * b, axis=axes) * step / noise
-            - 0.5 * (step / noise) ** 2 * jnp.sum(b * b, axis=axes)
-        )
-        return x, log_w
+        x, log_ratio = _guided_step(x, s, b, z, step, noise, axes)
+        return x, log_w + log_ratio
 
     def level(carry, inputs):
         x, log_w = carry
@@ -201,8 +198,7 @@ def twisted_smc(
             log_w = jnp.where(low, jnp.full((n,), -math.log(n), log_w.dtype), log_w)
             var = s_now**2 - s_next**2
             z = jax.random.normal(k_noise, x.shape, x.dtype)
-            x = x + var * (s + b) + jnp.sqrt(var) * z
-            log_ratio = -jnp.sqrt(var) * jnp.sum(z * b, axis=axes) - 0.5 * var * jnp.sum(b * b, axis=axes)
+            x, log_ratio = _guided_step(x, s, b, z, var, jnp.sqrt(var), axes)
             s_new, b_new, log_h_new = batched(x, s_next)
             log_w, increment = _normalise(log_w + log_ratio + log_h_new - log_h)
             carry = (

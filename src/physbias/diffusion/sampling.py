@@ -30,6 +30,16 @@ def check_noise_range(sigma_min, sigma_max) -> None:
         raise ValueError(f"`sigma_min` must be below `sigma_max`, got {sigma_min} and {sigma_max}")
 
 
+def check_sampler_arguments(n, corrector_steps, snr) -> None:
+    """Raise ``ValueError`` unless ``n >= 1`` and ``corrector_steps >= 0`` are integers and ``snr > 0``."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a positive integer, got {n!r}")
+    if not isinstance(corrector_steps, int) or corrector_steps < 0:
+        raise ValueError(f"`corrector_steps` must be a non-negative integer, got {corrector_steps!r}")
+    if not (math.isfinite(snr) and snr > 0):
+        raise ValueError(f"`snr` must be a positive number, got {snr!r}")
+
+
 def noise_levels(sigma_min: float, sigma_max: float, steps: int) -> Float[Array, " steps+1"]:
     """``steps + 1`` geometrically spaced levels from ``sigma_max`` down to ``sigma_min``."""
     check_noise_range(sigma_min, sigma_max)
@@ -61,12 +71,7 @@ def sample(
 
     Returns the state at ``sigma_min`` (noise of that scale is left on it).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a positive integer, got {n!r}")
-    if not isinstance(corrector_steps, int) or corrector_steps < 0:
-        raise ValueError(f"`corrector_steps` must be a non-negative integer, got {corrector_steps!r}")
-    if not (math.isfinite(snr) and snr > 0):
-        raise ValueError(f"`snr` must be a positive number, got {snr!r}")
+    check_sampler_arguments(n, corrector_steps, snr)
     sigmas = noise_levels(sigma_min, sigma_max, steps)
     k0, k_steps = jax.random.split(key)
     x = sigma_max * jax.random.normal(k0, (n, *shape))
