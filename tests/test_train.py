@@ -97,6 +97,37 @@ def test_fit_stops_on_non_finite_loss_and_keeps_last_finite_parameters():
     assert "step 3" in result.message
 
 
+def test_the_moving_average_follows_its_recursion_and_skips_bad_steps():
+    # SGD(0.1) on (w - 3)^2 / 2 from w = 0: w_t = 3 (1 - 0.9^t), and the average obeys
+    # bar_t = d_t bar_{t-1} + (1 - d_t) w_t with d_t = min(0.9, (1 + t) / (10 + t)), bar_0 = w_0.
+    loss = lambda model, batch, key: 0.5 * (model.w - 3.0) ** 2
+    kwargs = dict(key=jax.random.key(0), epochs=30, optimizer=optax.sgd(0.1), progress=False)
+    result = fit(Scalar(jnp.array(0.0)), loss, (jnp.zeros((4, 1)),), ema_decay=0.9, **kwargs)
+    average = 0.0
+    for t in range(30):
+        decay = min(0.9, (1 + t) / (10 + t))
+        average = decay * average + (1 - decay) * 3.0 * (1 - 0.9 ** (t + 1))
+    assert float(result.model.w) == pytest.approx(average, rel=1e-5)
+    assert float(result.last_model.w) == pytest.approx(3.0 * (1 - 0.9**30), rel=1e-5)
+    assert abs(average - float(result.last_model.w)) > 0.05  # the two differ: the test can fail
+    assert fit(Scalar(jnp.array(0.0)), loss, (jnp.zeros((4, 1)),), **kwargs).last_model is None
+    # log(w) with SGD(0.5) goes NaN at step 3: the average holds steps 1 and 2 only.
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        bad = fit(
+            Scalar(jnp.array(1.0)),
+            lambda model, batch, key: jnp.log(model.w),
+            (jnp.zeros((4, 1)),),
+            key=jax.random.key(0),
+            epochs=50,
+            optimizer=optax.sgd(0.5),
+            progress=False,
+            ema_decay=0.9,
+        )
+    expected = 0.1 * 1.0 + 0.9 * 0.5  # d_0 = 0.1 on w_1 = 0.5
+    expected = (2 / 11) * expected + (9 / 11) * -0.5  # d_1 = 2/11 on w_2 = -0.5
+    assert float(bad.model.w) == pytest.approx(expected, rel=1e-5)
+
+
 def test_fit_carries_a_state_and_keeps_it_with_the_last_good_step():
     # The state counts the steps and remembers the last w the loss saw; log(w) goes NaN at step 3.
     def loss(model, batch, key, state):
@@ -150,6 +181,8 @@ def test_fit_carries_a_state_and_keeps_it_with_the_last_good_step():
         ({"epochs": 10, "learning_rate": -1e-3}, "learning_rate"),
         ({"epochs": 10, "learning_rate": float("nan")}, "learning_rate"),
         ({"epochs": 10, "batch_size": 0}, "batch_size"),
+        ({"epochs": 10, "ema_decay": 1.0}, "ema_decay"),
+        ({"epochs": 10, "ema_decay": -0.1}, "ema_decay"),
     ],
 )
 def test_fit_rejects_bad_settings(kwargs, match, getkey):

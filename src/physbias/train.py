@@ -50,6 +50,7 @@ class FitResult:
         message: human-readable summary (why it stopped, when it diverged).
         state: the final training state when :func:`fit` was given one (e.g. a persistent
             sampler's replay buffer), else None.
+        last_model: with ``ema_decay``, the last iterate (``model`` is then the average); else None.
     """
 
     model: Any
@@ -59,6 +60,7 @@ class FitResult:
     diverged: bool
     message: str
     state: Any = None
+    last_model: Any = None
 
     @property
     def final_loss(self) -> float:
@@ -129,6 +131,7 @@ def fit(
     progress: bool = True,
     description: str = "fit",
     state=None,
+    ema_decay: float | None = None,
 ) -> FitResult:
     """Train ``model`` by minimising ``loss_fn`` over ``data``.
 
@@ -149,6 +152,12 @@ def fit(
             sampler's chains, running statistics). When given, the loss is
             ``loss_fn(model, batch, key, state) -> (loss, new_state)``; a step that goes bad keeps
             the old state with the old parameters, and the result's ``state`` is the final one.
+        ema_decay: if given (in ``[0, 1)``), return the exponential moving average of the
+            parameters (Polyak averaging, as diffusion models are trained: Song et al. 2021),
+            ``bar_t = d_t bar_{t-1} + (1 - d_t) theta_t`` with the warm-up
+            ``d_t = min(ema_decay, (1 + t) / (10 + t))``, so that the first steps do not keep the
+            initial parameters. Only good steps enter the average. The last iterate is the result's
+            ``last_model``.
 
     Returns:
         :class:`FitResult`.
@@ -167,6 +176,8 @@ def fit(
         optimizer = optax.adam(learning_rate)
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size <= 0):
         raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
+    if ema_decay is not None and not (isinstance(ema_decay, (int, float)) and 0 <= ema_decay < 1):
+        raise ValueError(f"`ema_decay` must be a number in [0, 1) or None, got {ema_decay!r}")
     batch, n = _as_batch(data)
     if batch_size is None or batch_size >= n:
         steps_per_epoch, batch_size = 1, n
@@ -187,7 +198,7 @@ def fit(
         return value, grads, new_state
 
     def step(carry, step_key):
-        params, opt_state, ok, first, best, best_params, reason, train_state = carry
+        params, opt_state, ok, first, best, best_params, reason, train_state, average, count = carry
         sub_batch, loss_key = step_key
         loss, grads, new_train_state = value_and_grad(params, sub_batch, loss_key, train_state)
         # Optax's own arithmetic mixes Python floats with int32 step counts; it is run under
@@ -215,7 +226,17 @@ def fit(
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
         train_state = jax.tree_util.tree_map(keep, new_train_state, train_state)
-        return (params, opt_state, good, first, best, best_params, reason, train_state), (loss, good)
+        if average is not None:
+            t = count.astype(loss.dtype)
+            decay = jnp.minimum(jnp.asarray(ema_decay, loss.dtype), (1 + t) / (10 + t))
+            average = jax.tree_util.tree_map(
+                lambda a, p: jnp.where(good, decay.astype(a.dtype) * a + (1 - decay.astype(a.dtype)) * p, a),
+                average,
+                params,
+            )
+        count = count + good.astype(jnp.int32)
+        carry = (params, opt_state, good, first, best, best_params, reason, train_state, average, count)
+        return carry, (loss, good)
 
     def epoch(carry, epoch_key, batch):
         shuffle_key, loss_key = jax.random.split(epoch_key)
@@ -245,7 +266,9 @@ def fit(
 
     loss_dtype = jax.eval_shape(loss_only, params).dtype
     nan, inf = jnp.array(jnp.nan, loss_dtype), jnp.array(jnp.inf, loss_dtype)
-    carry = (params, opt_state, jnp.array(True), nan, inf, params, jnp.array(0, jnp.int32), state)
+    average = params if ema_decay is not None else None
+    zero = jnp.array(0, jnp.int32)
+    carry = (params, opt_state, jnp.array(True), nan, inf, params, zero, state, average, zero)
     history: list[np.ndarray] = []
     done = 0
     diverged = False
@@ -287,7 +310,12 @@ def fit(
     else:
         message = f"trained {epochs} epochs ({len(losses)} steps) in {seconds:.2f} s"
         epochs_done = epochs
-    return FitResult(trained, losses, epochs_done, seconds, diverged, message, carry[7])
+    last = None
+    if ema_decay is not None:
+        # The average holds only good steps, so it is the result after a divergence too.
+        last, trained = trained, eqx.combine(carry[8], static)
+        message += f"; returning the moving average of the parameters (decay {ema_decay:g})"
+    return FitResult(trained, losses, epochs_done, seconds, diverged, message, carry[7], last)
 
 
 def fit_lbfgs(
