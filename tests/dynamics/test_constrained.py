@@ -155,3 +155,49 @@ def test_chaos_floor_is_small_for_a_pendulum_and_large_for_a_chaotic_chain():
     chain = CartesianChainPendulum(ChainPendulum((1.0,) * 3, (1.0,) * 3, max_angle=2.0))
     floor_chain = chaos_floor(chain, sample_initial_states(chain, key, 2), 0.03, 200, key=key)
     assert np.all(np.isfinite(floor_chain)) and np.max(floor_chain) > np.max(floor_pend)
+
+
+def _dense_hamiltonian_field(hamiltonian, constraints, velocity, z):
+    # The module docstring's formula with one 2k x 2k LU solve, the reference for the block solve.
+    n = z.shape[0] // 2
+    j = lambda m: jnp.concatenate([m[n:], -m[:n]])
+    j_grad = j(jax.grad(hamiltonian)(z))
+    psi = lambda z: jnp.concatenate(
+        [constraints(z[:n]), jax.jvp(constraints, (z[:n],), (velocity(z[:n], z[n:]),))[1]]
+    )
+    dpsi = jax.jacfwd(psi)(z)
+    return j_grad - j(dpsi.T) @ jnp.linalg.solve(dpsi @ j(dpsi.T), dpsi @ j_grad)
+
+
+def _dense_lagrangian_field(lagrangian, constraints, z):
+    # Hessian of L and two LU solves, the reference for the diagonal-mass path.
+    n = z.shape[0] // 2
+    q, v = z[:n], z[n:]
+    mass = jax.hessian(lagrangian, argnums=1)(q, v)
+    force = jax.grad(lagrangian, argnums=0)(q, v) - jax.jacfwd(jax.grad(lagrangian, argnums=1))(q, v) @ v
+    jac = jax.jacfwd(constraints)(q)
+    gamma = jax.jvp(lambda q: jax.jvp(constraints, (q,), (v,))[1], (q,), (v,))[1]
+    free, m_inv_jac_t = jnp.linalg.solve(mass, force), jnp.linalg.solve(mass, jac.T)
+    multipliers = -jnp.linalg.solve(jac @ m_inv_jac_t, gamma + jac @ free)
+    return jnp.concatenate([v, free + m_inv_jac_t @ multipliers])
+
+
+@pytest.mark.parametrize("links", [2, 3, 5])
+def test_random_constrained_models_equal_the_dense_formulas_on_and_off_the_manifold(links):
+    # The block (CHNN) and diagonal-mass (CLNN) solves are exact rewrites: any potential, any state.
+    with jax.enable_x64(True):
+        constraints = DistanceConstraints.chain((1.0, 0.7, 1.3, 0.9, 1.1)[:links])
+        masses = (1.0, 0.5, 2.0, 1.5, 0.8)[:links]
+        kwargs = dict(key=jax.random.key(links), masses=masses)
+        chnn = ConstrainedHamiltonianNN(constraints, 16, 2, **kwargs)
+        clnn = ConstrainedLagrangianNN(constraints, 16, 2, **kwargs)
+        cart = CartesianChainPendulum(ChainPendulum((1.0, 0.7, 1.3, 0.9, 1.1)[:links], masses))
+        on = cart.sample_initial(jax.random.key(7))
+        off = on + 0.05 * jax.random.normal(jax.random.key(8), on.shape)
+        for z in (on, off):
+            np.testing.assert_allclose(
+                chnn(z), _dense_hamiltonian_field(chnn.hamiltonian, constraints, chnn.velocity, z), atol=1e-10
+            )
+            np.testing.assert_allclose(
+                clnn(z), _dense_lagrangian_field(clnn.lagrangian, constraints, z), atol=1e-10
+            )

@@ -104,4 +104,6 @@ class ConstrainedLagrangianNN(_ConstrainedCartesian):
         return 0.5 * jnp.sum(self._coordinate_masses(x.dtype) * xdot**2) - self.potential(x)
 
     def __call__(self, z):
-        return constrained_lagrangian_field(self.lagrangian, self.constraints, z)
+        # The mass matrix is diagonal and constant: no Hessian of the Lagrangian, no mass solve.
+        inverse_mass = 1.0 / self._coordinate_masses(z.dtype)
+        return constrained_lagrangian_field(self.lagrangian, self.constraints, z, inverse_mass)

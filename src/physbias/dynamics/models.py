@@ -243,4 +243,5 @@ class DeepLagrangianNN(AbstractDynamics):
 
     def __call__(self, z):
         q, qdot = split_state(z)
-        return jnp.concatenate([qdot, euler_lagrange_acceleration(self.lagrangian, q, qdot)])
+        acc = euler_lagrange_acceleration(self.lagrangian, q, qdot, positive_definite=True)
+        return jnp.concatenate([qdot, acc])

@@ -9,7 +9,14 @@ Constrained Hamilton equations (Finzi, Wang & Wilson 2020, "CHNN"): with phase-s
 
 .. math:: \\dot z = J\\nabla H - J D\\Psi^\\top (D\\Psi J D\\Psi^\\top)^{-1} D\\Psi J \\nabla H,
 
-the Lagrange multipliers being the solution of the ``2k x 2k`` linear system.
+the Lagrange multipliers being the solution of the ``2k x 2k`` linear system. Because ``Phi``
+depends on ``q`` alone, that system has the block form
+
+.. math:: D\\Psi J D\\Psi^\\top = \\begin{pmatrix} 0 & G \\\\ -G & X \\end{pmatrix}, \\qquad
+          G = D\\Phi\\, \\nabla_p^2 H\\, D\\Phi^\\top, \\quad X = -X^\\top,
+
+with the inverse ``[[G^-1 X G^-1, -G^-1], [G^-1, 0]]``: two solves with the ``k x k``
+positive-definite ``G`` (a Cholesky factorisation) instead of a ``2k x 2k`` LU.
 
 Constrained Euler-Lagrange equations ("CLNN") for ``L(q, qdot)`` in velocity coordinates: with
 ``M = d^2L/dqdot^2`` and ``f = dL/dq - (d^2L/dq dqdot) qdot``,
@@ -30,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._linalg import SPDFactor, spd_solve
 from .mechanics import euler_lagrange_terms
 
 
@@ -116,25 +124,43 @@ def constrained_hamiltonian_field(
 
     dpsi = jax.jacfwd(psi)(z)  # (2k, 2n)
     j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)
-    multipliers = jnp.linalg.solve(dpsi @ j_dpsi_t, dpsi @ j_grad)
-    return j_grad - j_dpsi_t @ multipliers
+    k = dpsi.shape[0] // 2
+    system, rhs = dpsi @ j_dpsi_t, dpsi @ j_grad
+    # The block inverse of the module docstring: mu_2 = G^-1 r_1, mu_1 = G^-1 (X mu_2 - r_2).
+    gram = SPDFactor(system[:k, k:])
+    second = gram.solve(rhs[:k])
+    first = gram.solve(system[k:, k:] @ second - rhs[k:])
+    return j_grad - j_dpsi_t @ jnp.concatenate([first, second])
 
 
 def constrained_lagrangian_field(
     lagrangian: Callable[[Array, Array], Array],
     constraints: Callable[[Array], Array],
     z: Float[Array, " 2m"],
+    inverse_mass: Float[Array, " m"] | None = None,
 ) -> Float[Array, " 2m"]:
     """``dz/dt = (qdot, qddot)`` of ``L(q, qdot)`` restricted to ``Phi(q) = 0`` (module docstring).
 
     The acceleration keeps ``d^2/dt^2 Phi = 0`` exactly; ``M`` must be non-singular.
+
+    ``inverse_mass``, the diagonal of ``M^{-1}`` when ``M`` is diagonal and constant (``L = qdot^T M
+    qdot / 2 - V(q)``, masses in Cartesian coordinates), replaces the Hessian of ``L`` and the
+    ``m x m`` solve: then ``f = dL/dq``, one gradient, and ``DPhi M^{-1} DPhi^T`` is positive
+    definite (a Cholesky solve).
     """
     n = z.shape[0] // 2
     q, qdot = z[:n], z[n:]
-    mass, force = euler_lagrange_terms(lagrangian, q, qdot)
     jac = jax.jacfwd(constraints)(q)  # (k, m)
     # gamma = d/dt (DPhi(q) qdot) at fixed qdot: the second derivative of Phi along qdot.
     gamma = jax.jvp(lambda q: jax.jvp(constraints, (q,), (qdot,))[1], (q,), (qdot,))[1]
+    if inverse_mass is not None:
+        if inverse_mass.shape != (n,):
+            raise ValueError(f"`inverse_mass` must have shape ({n},), got {inverse_mass.shape}")
+        free = inverse_mass * jax.grad(lagrangian, argnums=0)(q, qdot)
+        m_inv_jac_t = inverse_mass[:, None] * jac.T
+        multipliers = -spd_solve(jac @ m_inv_jac_t, gamma + jac @ free)
+        return jnp.concatenate([qdot, free + m_inv_jac_t @ multipliers])
+    mass, force = euler_lagrange_terms(lagrangian, q, qdot)
     solved = jnp.linalg.solve(mass, jnp.concatenate([force[:, None], jac.T], axis=1))
     free, m_inv_jac_t = solved[:, 0], solved[:, 1:]
     multipliers = -jnp.linalg.solve(jac @ m_inv_jac_t, gamma + jac @ free)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._linalg import spd_solve
 from .._ode import check_step, solve_adaptive
 from .base import AbstractSystem
 
@@ -31,11 +32,21 @@ def euler_lagrange_terms(
     lagrangian: Lagrangian, q: Float[Array, " n"], qdot: Float[Array, " n"]
 ) -> tuple[Float[Array, "n n"], Float[Array, " n"]]:
     """``(M, f)`` with ``M = d^2L/dqdot^2`` and ``f = dL/dq - (d^2L/dq dqdot) qdot``, so that the
-    Euler-Lagrange equations read ``M qddot = f`` (plus any generalised force)."""
-    mass = jax.hessian(lagrangian, argnums=1)(q, qdot)
-    grad_q = jax.grad(lagrangian, argnums=0)(q, qdot)
-    mixed = jax.jacfwd(jax.grad(lagrangian, argnums=1), argnums=0)(q, qdot)  # d/dq (dL/dqdot)
-    return mass, grad_q - mixed @ qdot
+    Euler-Lagrange equations read ``M qddot = f`` (plus any generalised force).
+
+    Both come from one linearisation of the gradient ``(dL/dq, dL/dqdot)``: ``M``'s columns are its
+    tangents along ``(0, e_i)`` and the mixed term is its tangent along ``(qdot, 0)``, ``n + 1``
+    forward-over-reverse products sharing one primal pass, instead of a Hessian, a Jacobian
+    (``2n`` products) and a separate gradient.
+    """
+    n = q.shape[0]
+    (grad_q, _), tangent = jax.linearize(jax.grad(lagrangian, argnums=(0, 1)), q, qdot)
+    eye = jnp.eye(n, dtype=qdot.dtype)
+    along_q = jnp.concatenate([jnp.zeros((n, n), q.dtype), qdot[None].astype(q.dtype)])
+    along_qdot = jnp.concatenate([eye, jnp.zeros((1, n), qdot.dtype)])
+    _, columns = jax.vmap(tangent)(along_q, along_qdot)  # (n + 1, n): d(dL/dqdot) along each
+    # Row i is M e_i, a column of the symmetric M.
+    return columns[:n], grad_q - columns[n]
 
 
 def euler_lagrange_acceleration(
@@ -44,17 +55,22 @@ def euler_lagrange_acceleration(
     qdot: Float[Array, " n"],
     force: Float[Array, " n"] | None = None,
     regularization: float = 0.0,
+    positive_definite: bool = False,
 ) -> Float[Array, " n"]:
     """``qddot`` from the Euler-Lagrange equations of ``lagrangian(q, qdot)`` plus ``force``.
 
     ``regularization`` adds ``eps * I`` to the Hessian in ``qdot`` (for learned Lagrangians whose
     Hessian may be singular). A singular Hessian without it gives non-finite accelerations.
+    ``positive_definite=True`` (a Hessian positive definite by construction, e.g. ``C C^T + eps I``)
+    solves by Cholesky instead of LU.
     """
     hess, rhs = euler_lagrange_terms(lagrangian, q, qdot)
     if force is not None:
         rhs = rhs + force
     if regularization:
         hess = hess + regularization * jnp.eye(q.shape[0], dtype=hess.dtype)
+    if positive_definite:
+        return spd_solve(hess, rhs)
     return jnp.linalg.solve(hess, rhs)
 
 

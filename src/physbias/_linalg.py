@@ -1,0 +1,79 @@
+"""Ground-floor linear algebra for the many tiny systems of the mechanics models.
+
+A learned vector field solves one ``k x k`` system per example (a mass matrix, the Gram matrix of
+the constraint Jacobian). Batched by ``vmap``, a LAPACK factorisation runs one small matrix at a
+time; for ``k`` of a few, an unrolled Cholesky factorisation is a fixed sequence of elementwise
+operations on the whole batch, which XLA fuses and vectorises.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+from jaxtyping import Array, Float
+
+UNROLL_MAX = 4
+"""Largest size solved by the unrolled factorisation; larger systems use LAPACK's (``cho_solve``)."""
+
+
+def _unrolled_cholesky(a: Array) -> list[list[Array]]:
+    n = a.shape[-1]
+    low: list[list[Array]] = [[None] * n for _ in range(n)]  # type: ignore[list-item]
+    for j in range(n):
+        d = a[j, j]
+        for k in range(j):
+            d = d - low[j][k] ** 2
+        low[j][j] = jnp.sqrt(d)
+        for i in range(j + 1, n):
+            s = a[i, j]
+            for k in range(j):
+                s = s - low[i][k] * low[j][k]
+            low[i][j] = s / low[j][j]
+    return low
+
+
+def _unrolled_solve(low: list[list[Array]], b: Array) -> Array:
+    n = len(low)
+    y: list[Array] = []
+    for i in range(n):
+        s = b[i]
+        for k in range(i):
+            s = s - low[i][k] * y[k]
+        y.append(s / low[i][i])
+    x: list[Array] = [None] * n  # type: ignore[list-item]
+    for i in reversed(range(n)):
+        s = y[i]
+        for k in range(i + 1, n):
+            s = s - low[k][i] * x[k]
+        x[i] = s / low[i][i]
+    return jnp.stack(x)
+
+
+class SPDFactor:
+    """The Cholesky factor ``A = L L^T`` of one symmetric positive-definite ``(k, k)`` matrix
+    (its lower triangle is read), to solve ``A x = b`` for one or several right-hand sides.
+
+    Not a pytree: build and use it inside one traced function (``vmap`` over examples).
+    """
+
+    def __init__(self, a: Float[Array, "k k"]):
+        if a.ndim != 2 or a.shape[0] != a.shape[1]:
+            raise ValueError(f"SPDFactor needs one square matrix, got shape {a.shape}")
+        self.size = a.shape[0]
+        if self.size <= UNROLL_MAX:
+            self._low = _unrolled_cholesky(a)
+        else:
+            self._factor = jsl.cho_factor(a, lower=True)
+
+    def solve(self, b: Float[Array, " k *rhs"]) -> Float[Array, " k *rhs"]:
+        """``A^{-1} b`` for ``b`` of shape ``(k,)`` or ``(k, r)``."""
+        if b.shape[0] != self.size:
+            raise ValueError(f"right-hand side has {b.shape[0]} rows for a {self.size}x{self.size} system")
+        if self.size <= UNROLL_MAX:
+            return _unrolled_solve(self._low, b)
+        return jsl.cho_solve(self._factor, b)
+
+
+def spd_solve(a: Float[Array, "k k"], b: Float[Array, " k *rhs"]) -> Float[Array, " k *rhs"]:
+    """``A^{-1} b`` for a symmetric positive-definite ``A`` by Cholesky (see :class:`SPDFactor`)."""
+    return SPDFactor(a).solve(b)
