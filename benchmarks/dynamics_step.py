@@ -1,12 +1,19 @@
 """Training throughput of dynamics models (HNN, LNN, Neural ODE, 2nd-order NODE, CHNN, CLNN)
 against the machine's float32 matrix-product rate, in one run.
 
-    python benchmarks/dynamics_step.py [--batch 2048] [--width 128]
+    python benchmarks/dynamics_step.py [--batch 2048] [--width 128] [--models LNN CLNN]
 
 Each model is trained with `physbias.fit` on time derivatives of a 4-dimensional state (double
 pendulum size; CHNN/CLNN: the same double pendulum in Cartesian coordinates, 8 numbers), full
 batch, compile time excluded by differencing two runs with the same chunk
 length. FLOPs per step are counted by XLA (`cost_analysis`) on the compiled step.
+
+Two references in the same run, at the same sizes and on the same batch:
+- an un-fused JAX loop: the same loss and Adam, one jitted step per Python call (the usual
+  hand-written loop), for every model;
+- when PyTorch is installed (`pip install torch==2.13.0`, CPU), the original designs in plain
+  PyTorch eager (`benchmarks/torch_reference.py`: Neural ODE, HNN as in Greydanus et al., LNN as
+  in Cranmer et al.).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import pathlib
+import sys
 import time
 
 import equinox as eqx
@@ -40,6 +48,8 @@ _spec = importlib.util.spec_from_file_location(
 _train_step = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_train_step)
 matmul_gflops = _train_step.matmul_gflops
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import torch_reference  # noqa: E402
 
 
 def step_flops(model, data) -> float:
@@ -78,12 +88,39 @@ def seconds_per_step(model, data, steps: int, repeats: int) -> float:
     return min((timed(chunk + steps) - timed(chunk)) / steps for _ in range(repeats))
 
 
+def unfused_seconds_per_step(model, data, steps: int, repeats: int) -> float:
+    """The same Adam step, jitted once and called from a Python loop (no ``lax.scan``)."""
+    opt = optax.adam(1e-3)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    loss = derivative_loss()
+    batch = data.as_tuple()
+
+    @jax.jit
+    def step(params, state):
+        value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch, None))(params)
+        updates, state = opt.update(grads, state, params)
+        return eqx.apply_updates(params, updates), state, value
+
+    state = opt.init(params)
+    params, state, value = step(params, state)
+    jax.block_until_ready(value)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            params, state, value = step(params, state)
+            float(value)  # a loop that logs its loss waits for every step
+        best = min(best, (time.perf_counter() - start) / steps)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models", nargs="*", default=None, help="a subset of the models by name")
     args = parser.parse_args()
 
     peak = max(matmul_gflops(n, args.repeats) for n in (1024, 2048))
@@ -101,22 +138,38 @@ def main() -> None:
         "CHNN": (ConstrainedHamiltonianNN(chain.constraints, args.width, 2, key=key), cartesian),
         "CLNN": (ConstrainedLagrangianNN(chain.constraints, args.width, 2, key=key), cartesian),
     }
+    unknown = set(args.models or ()) - set(models)
+    if unknown:
+        parser.error(f"unknown --models {sorted(unknown)}; choose from {list(models)}")
+    torch_models = {"Neural ODE": "NODE", "HNN": "HNN", "LNN": "LNN"} if torch_reference.available() else {}
     rows = [{"model": "matmul f32 (best of 1024, 2048)", "GFLOP/s": peak, "ratio_to_matmul": 1.0}]
     for name, (model, data) in models.items():
+        if args.models and name not in args.models:
+            continue
         sec = seconds_per_step(model, data, args.steps, args.repeats)
         flops = step_flops(model, data)
-        rows.append(
-            {
-                "model": f"{name}, batch {args.batch}, 2x{args.width} softplus",
-                "ms_per_step": sec * 1e3,
-                "steps_per_s": 1 / sec,
-                "GFLOP_per_step": flops / 1e9,
-                "GFLOP/s": flops / sec / 1e9,
-                "ratio_to_matmul": flops / sec / 1e9 / peak,
-            }
-        )
+        unfused = unfused_seconds_per_step(model, data, max(20, args.steps // 4), args.repeats)
+        row = {
+            "model": f"{name}, batch {args.batch}, 2x{args.width} softplus",
+            "ms_per_step": sec * 1e3,
+            "steps_per_s": 1 / sec,
+            "GFLOP_per_step": flops / 1e9,
+            "GFLOP/s": flops / sec / 1e9,
+            "ratio_to_matmul": flops / sec / 1e9 / peak,
+            "unfused_jax_ms": unfused * 1e3,
+            "speedup_vs_unfused": unfused / sec,
+        }
+        if name in torch_models:
+            z, target = (jax.device_get(a) for a in data.as_tuple())
+            torch_sec = torch_reference.seconds_per_step(
+                torch_models[name], z, target, args.width, max(10, args.steps // 10), args.repeats
+            )
+            row["torch_eager_ms"] = torch_sec * 1e3
+            row["speedup_vs_torch"] = torch_sec / sec
+        rows.append(row)
     env = environment()
-    print_table(rows, title=f"dynamics_step ({env['device']}, jax {env['jax']})")
+    torch_note = "PyTorch eager as reference" if torch_models else "PyTorch not installed: no eager reference"
+    print_table(rows, title=f"dynamics_step ({env['device']}, jax {env['jax']}; {torch_note})")
 
 
 if __name__ == "__main__":
