@@ -77,3 +77,15 @@ class SPDFactor:
 def spd_solve(a: Float[Array, "k k"], b: Float[Array, " k *rhs"]) -> Float[Array, " k *rhs"]:
     """``A^{-1} b`` for a symmetric positive-definite ``A`` by Cholesky (see :class:`SPDFactor`)."""
     return SPDFactor(a).solve(b)
+
+
+def small_matmul(a: Float[Array, "i j"], b: Float[Array, "j k"]) -> Float[Array, "i k"]:
+    """``a @ b`` as a broadcast product and a sum. Under ``vmap`` a matrix product of tiny
+    per-example matrices becomes a batched ``dot_general``, which XLA's CPU backend runs one
+    small product at a time; elementwise, the whole batch is one fused loop."""
+    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
+def small_matvec(a: Float[Array, "i j"], v: Float[Array, " j"]) -> Float[Array, " i"]:
+    """``a @ v`` elementwise (see :func:`small_matmul`)."""
+    return jnp.sum(a * v[None, :], axis=1)

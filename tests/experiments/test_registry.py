@@ -383,3 +383,5 @@ def test_diffusion_events_refuses_too_few_monte_carlo_hits():
     exp = get_experiment("diffusion-events")
     with pytest.raises(ValueError, match="mc_samples"):
         dataclasses.replace(exp.make_config("quick"), probabilities=(1e-4,), mc_samples=1000)
+    with pytest.raises(ValueError, match="ema_decay"):
+        dataclasses.replace(exp.make_config("quick"), ema_decay=1.0)

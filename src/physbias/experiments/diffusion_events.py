@@ -92,6 +92,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     epochs: int = positive(200)
     batch_size: int = positive(256)
     learning_rate: float = positive(1e-3)
+    ema_decay: float = nonnegative(0.0)
     sigma_min: float = positive(1e-3)
     sigma_max: float = positive(20.0)
     floor: float = positive(1e-5)
@@ -109,6 +110,8 @@ class DiffusionEventsConfig(ExperimentConfig):
     held_out: float = fraction(0.5)
 
     def check(self) -> None:
+        if self.ema_decay >= 1:
+            raise ValueError(f"config `ema_decay` must be below 1 (0: no averaging), got {self.ema_decay}")
         if self.batch_size > self.n_train:
             raise ValueError(f"config `batch_size` ({self.batch_size}) exceeds `n_train` ({self.n_train})")
         if any(p >= 0.5 for p in self.probabilities):
@@ -165,6 +168,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         optimizer=optimizer,
         progress=progress,
         description="diffusion (denoising score matching)",
+        ema_decay=config.ema_decay or None,  # 0: the last iterate
     )
     train_seconds = time.perf_counter() - start
     denoiser = trained.model
@@ -375,7 +379,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     notes = [
         f"{config.system}: {config.n_train} training windows of {config.length} steps (dt = {config.dt}, "
         f"burn-in {config.burn_in}); VE diffusion sigma in [{config.sigma_min}, {config.sigma_max}], "
-        f"log-uniform training noise, {steps} Adam steps; {config.sample_steps} Euler-Maruyama steps "
+        f"log-uniform training noise, {steps} Adam steps"
+        + (f", the parameters' moving average (decay {config.ema_decay:g})" if config.ema_decay else "")
+        + f"; {config.sample_steps} Euler-Maruyama steps "
         f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples.",
         f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
         f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "

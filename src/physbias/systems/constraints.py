@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._linalg import SPDFactor, spd_solve
+from .._linalg import SPDFactor, small_matmul, small_matvec, spd_solve
 from .mechanics import euler_lagrange_terms
 
 
@@ -122,15 +122,16 @@ def constrained_hamiltonian_field(
         q, p = z[:n], z[n:]
         return jnp.concatenate([constraints(q), jax.jvp(constraints, (q,), (velocity(q, p),))[1]])
 
-    dpsi = jax.jacfwd(psi)(z)  # (2k, 2n)
+    # Reverse mode: 2k < 2n rows (and, measured, far faster than forward mode here).
+    dpsi = jax.jacrev(psi)(z)  # (2k, 2n)
     j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)
     k = dpsi.shape[0] // 2
-    system, rhs = dpsi @ j_dpsi_t, dpsi @ j_grad
+    system, rhs = small_matmul(dpsi, j_dpsi_t), small_matvec(dpsi, j_grad)
     # The block inverse of the module docstring: mu_2 = G^-1 r_1, mu_1 = G^-1 (X mu_2 - r_2).
     gram = SPDFactor(system[:k, k:])
     second = gram.solve(rhs[:k])
-    first = gram.solve(system[k:, k:] @ second - rhs[k:])
-    return j_grad - j_dpsi_t @ jnp.concatenate([first, second])
+    first = gram.solve(small_matvec(system[k:, k:], second) - rhs[k:])
+    return j_grad - small_matvec(j_dpsi_t, jnp.concatenate([first, second]))
 
 
 def constrained_lagrangian_field(
