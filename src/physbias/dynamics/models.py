@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._linalg import spd_solve
 from ..systems.mechanics import euler_lagrange_acceleration, split_state
 
 
@@ -243,5 +244,8 @@ class DeepLagrangianNN(AbstractDynamics):
 
     def __call__(self, z):
         q, qdot = split_state(z)
-        acc = euler_lagrange_acceleration(self.lagrangian, q, qdot, positive_definite=True)
-        return jnp.concatenate([qdot, acc])
+        # The structure gives the Euler-Lagrange terms without a Hessian: d2L/dqdot2 = M(q) and
+        # the mixed term (d/dq (M qdot)) qdot = dM/dt qdot, one forward-mode product along qdot.
+        mass, mass_rate = jax.jvp(self.mass_matrix, (q,), (qdot,))
+        rhs = jax.grad(self.lagrangian, argnums=0)(q, qdot) - mass_rate @ qdot
+        return jnp.concatenate([qdot, spd_solve(mass, rhs)])
