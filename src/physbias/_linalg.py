@@ -9,6 +9,7 @@ operations on the whole batch, which XLA fuses and vectorises.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 from jaxtyping import Array, Float
 
 UNROLL_MAX = 4
@@ -53,7 +54,8 @@ def _unrolled_solve(low: list[list[Array]], b: Array) -> Array:
 class SPDFactor:
     """The Cholesky factor ``A = L L^T`` of one symmetric positive-definite ``(k, k)`` matrix
     (its lower triangle is read), to solve ``A x = b`` for one or several right-hand sides; above
-    :data:`UNROLL_MAX`, an LU solve of the whole matrix.
+    :data:`UNROLL_MAX`, the LU factors of the whole matrix. Either way the matrix is factorised
+    once, however many solves follow.
 
     Not a pytree: build and use it inside one traced function (``vmap`` over examples).
     """
@@ -65,7 +67,7 @@ class SPDFactor:
         if self.size <= UNROLL_MAX:
             self._low = _unrolled_cholesky(a)
         else:
-            self._matrix = a
+            self._lu = jsl.lu_factor(a)
 
     def solve(self, b: Float[Array, " k *rhs"]) -> Float[Array, " k *rhs"]:
         """``A^{-1} b`` for ``b`` of shape ``(k,)`` or ``(k, r)``."""
@@ -73,11 +75,12 @@ class SPDFactor:
             raise ValueError(f"right-hand side has {b.shape[0]} rows for a {self.size}x{self.size} system")
         if self.size <= UNROLL_MAX:
             return _unrolled_solve(self._low, b)
-        return jnp.linalg.solve(self._matrix, b if b.ndim == 2 else b[:, None]).reshape(b.shape)
+        return jsl.lu_solve(self._lu, b)
 
 
 def spd_solve(a: Float[Array, "k k"], b: Float[Array, " k *rhs"]) -> Float[Array, " k *rhs"]:
-    """``A^{-1} b`` for a symmetric positive-definite ``A`` by Cholesky (see :class:`SPDFactor`)."""
+    """``A^{-1} b`` for a symmetric positive-definite ``A``: unrolled Cholesky up to
+    :data:`UNROLL_MAX`, LU above (see :class:`SPDFactor`)."""
     return SPDFactor(a).solve(b)
 
 

@@ -16,7 +16,8 @@ depends on ``q`` alone, that system has the block form
           G = D\\Phi\\, \\nabla_p^2 H\\, D\\Phi^\\top, \\quad X = -X^\\top,
 
 with the inverse ``[[G^-1 X G^-1, -G^-1], [G^-1, 0]]``: two solves with the ``k x k``
-positive-definite ``G`` (a Cholesky factorisation) instead of a ``2k x 2k`` LU.
+positive-definite ``G``, factorised once (:class:`physbias._linalg.SPDFactor`), instead of a
+``2k x 2k`` LU.
 
 Constrained Euler-Lagrange equations ("CLNN") for ``L(q, qdot)`` in velocity coordinates: with
 ``M = d^2L/dqdot^2`` and ``f = dL/dq - (d^2L/dq dqdot) qdot``,

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._linalg import spd_solve
 from .._ode import check_step, solve_adaptive
 from .base import AbstractSystem
 
@@ -37,7 +36,9 @@ def euler_lagrange_terms(
     Both come from one linearisation of the gradient ``(dL/dq, dL/dqdot)``: ``M``'s columns are its
     tangents along ``(0, e_i)`` and the mixed term is its tangent along ``(qdot, 0)``, ``n + 1``
     forward-over-reverse products sharing one primal pass, instead of a Hessian, a Jacobian
-    (``2n`` products) and a separate gradient.
+    (``2n`` products) and a separate gradient. The tangents are concrete arrays, so a Lagrangian
+    with structure (``M(q)`` free of ``qdot``) pays for terms that symbolic zeros would skip:
+    :class:`~physbias.dynamics.DeepLagrangianNN` forms its terms from its structure instead.
     """
     n = q.shape[0]
     (grad_q, _), tangent = jax.linearize(jax.grad(lagrangian, argnums=(0, 1)), q, qdot)
@@ -55,22 +56,17 @@ def euler_lagrange_acceleration(
     qdot: Float[Array, " n"],
     force: Float[Array, " n"] | None = None,
     regularization: float = 0.0,
-    positive_definite: bool = False,
 ) -> Float[Array, " n"]:
     """``qddot`` from the Euler-Lagrange equations of ``lagrangian(q, qdot)`` plus ``force``.
 
     ``regularization`` adds ``eps * I`` to the Hessian in ``qdot`` (for learned Lagrangians whose
     Hessian may be singular). A singular Hessian without it gives non-finite accelerations.
-    ``positive_definite=True`` (a Hessian positive definite by construction, e.g. ``C C^T + eps I``)
-    solves by Cholesky instead of LU.
     """
     hess, rhs = euler_lagrange_terms(lagrangian, q, qdot)
     if force is not None:
         rhs = rhs + force
     if regularization:
         hess = hess + regularization * jnp.eye(q.shape[0], dtype=hess.dtype)
-    if positive_definite:
-        return spd_solve(hess, rhs)
     return jnp.linalg.solve(hess, rhs)
 
 
