@@ -114,12 +114,27 @@ class Laplace(eqx.Module):
         delta = jnp.asarray(prior_precision, self.squared_norms.dtype)
         if delta.ndim == 0:
             return jnp.broadcast_to(delta, self.squared_norms.shape)
+        if self.kind == "spectrum" and len(self.group_sizes) > 1:
+            raise ValueError(
+                "a Laplace.spectrum() approximation needs one prior precision for all parameters (a "
+                "scalar `prior_precision`); use the full curvature for one per group"
+            )
         if delta.shape != self.squared_norms.shape:
             raise ValueError(
                 f"`prior_precision` must be a scalar or one value per parameter group "
                 f"({len(self.group_sizes)}), got shape {delta.shape}"
             )
         return delta
+
+    def spectrum(self) -> Laplace:
+        """The same approximation with a full curvature ``G`` replaced by its eigenvalues (one
+        ``eigvalsh``): ``log det(c G + delta I) = sum_i log(c lambda_i + delta)`` then costs ``O(P)``
+        per evaluation instead of a ``P x P`` Cholesky, for a prior precision shared by every
+        parameter group (a per-group prior is refused by :meth:`log_evidence`)."""
+        if self.kind != "full":
+            raise ValueError(f"spectrum() needs curvature='full', this approximation is {self.kind!r}")
+        eigenvalues = jnp.clip(jnp.linalg.eigvalsh(self.curvature), 0.0)  # PSD: clip round-off
+        return dataclasses.replace(self, curvature=eigenvalues, kind="spectrum")
 
     def log_likelihood(self, noise_std=1.0) -> Array:
         """``log p(D | theta*)`` (regression: at noise ``sigma = noise_std``)."""
@@ -136,6 +151,9 @@ class Laplace(eqx.Module):
         sizes = jnp.asarray(self.group_sizes, delta.dtype)
         if self.kind == "kfac":
             logdet = kfac_logdet(self.curvature, scale, delta)
+        elif self.kind == "spectrum":
+            # One prior precision for every parameter: log det(c G + delta I) = sum log(c lambda + delta).
+            logdet = diagonal_logdet(self.curvature, scale, delta[0])
         else:
             per_param = jnp.repeat(
                 delta, np.asarray(self.group_sizes), total_repeat_length=sum(self.group_sizes)
@@ -220,8 +238,11 @@ def predictive(model, lap: Laplace, x: Array, prior_precision, noise_std=1.0) ->
     """Linearised (GLM) predictive mean ``f(x; theta*)`` ``(M, K)`` and variance of ``f``
     ``diag(J Sigma J^T)`` ``(M, K)`` with ``Sigma = (c G + delta I)^-1``, for a full or diagonal
     curvature (add ``noise_std**2`` for the variance of ``y``)."""
-    if lap.kind == "kfac":
-        raise ValueError("predictive needs curvature='full' or 'diagonal' (KFAC keeps only eigenvalues)")
+    if lap.kind not in ("full", "diagonal"):
+        raise ValueError(
+            f"predictive needs curvature='full' or 'diagonal', got {lap.kind!r} "
+            "(which keeps only eigenvalues)"
+        )
     delta = lap._prior(prior_precision)
     per_param = jnp.repeat(delta, np.asarray(lap.group_sizes), total_repeat_length=sum(lap.group_sizes))
     scale = 1.0 if lap.likelihood == "classification" else 1.0 / jnp.asarray(noise_std, delta.dtype) ** 2
@@ -290,6 +311,8 @@ def optimize_hyperparameters(
     _check_positive(prior_precision, "prior_precision")
     _check_positive(noise_std, "noise_std")
     dtype = lap.squared_norms.dtype
+    if lap.kind == "full" and not per_group:
+        lap = lap.spectrum()  # one eigendecomposition instead of a Cholesky per step
     n_groups = len(lap.group_sizes) if per_group else 1
     log_delta = jnp.log(jnp.broadcast_to(jnp.asarray(prior_precision, dtype), (n_groups,)))
     params = (log_delta, jnp.log(jnp.asarray(noise_std, dtype)))
