@@ -7,7 +7,8 @@ observation     augment the data           :class:`Augmentation`                
 learning        penalty in the loss        :class:`SymmetryPenalty`               soft
 inductive       architecture               :class:`Symmetrized`,                  hard
                                            :class:`Canonicalized`,
-                                           :class:`OddFunction`, :class:`EvenFunction`
+                                           :class:`OddFunction`, :class:`EvenFunction`,
+                                           :class:`RotationInvariant`
                                            (:class:`RelaxedSymmetrized`: soft;
                                            :class:`LearnedInvariance`: extent learned)
 physics         known model + residual     :class:`PhysicsResidual`               hard
@@ -24,6 +25,7 @@ from .invariance import (
     extent_degrees,
     rotate_images,
 )
+from .invariants import RotationInvariant, rotation_invariant_count
 from .penalty import SymmetryPenalty
 from .residual import PhysicsResidual
 from .symmetrize import Canonicalized, EvenFunction, OddFunction, RelaxedSymmetrized, Symmetrized
@@ -71,6 +73,8 @@ __all__ = [
     "PhysicsResidual",
     "ProductSymmetry",
     "RelaxedSymmetrized",
+    "RotationInvariant",
+    "rotation_invariant_count",
     "Scaling",
     "SymmetryPenalty",
     "Symmetrized",
