@@ -139,3 +139,36 @@ def test_simulate_writes_float64_precision(tmp_path):
     assert states.dtype == np.float64
     expected = sample_trajectories(Pendulum(), jax.random.key(0), 2, 0.1, 4)
     np.testing.assert_array_equal(states, expected)
+
+
+def test_regression_tables_round_trip_and_bad_files_are_named(tmp_path):
+    import pytest
+
+    from physbias.data import load_regression, save_regression
+
+    x = np.random.default_rng(0).normal(size=(7, 3))
+    y = np.random.default_rng(1).normal(size=(7, 2))
+    for suffix in (".csv", ".npz"):
+        path = save_regression(tmp_path / f"table{suffix}", x, y)
+        x2, y2, names = load_regression(path)
+        np.testing.assert_array_equal(x2, x)
+        np.testing.assert_array_equal(y2, y)
+        assert names == ["x0", "x1", "x2"]
+    (tmp_path / "named.csv").write_text("a,b,y_force\n1,2,3\n4,5,6\n")
+    x3, y3, names = load_regression(tmp_path / "named.csv")
+    assert names == ["a", "b"] and y3.tolist() == [[3.0], [6.0]]
+    bad = {
+        "noy.csv": ("a,b\n1,2\n3,4\n", "output column"),
+        "short.csv": ("a,y\n1,2\n3\n", "comma-separated"),
+        "nan.csv": ("a,y\n1,nan\n3,4\n", "NaN"),
+        "one.csv": ("a,y\n1,2\n", "at least 2"),
+    }
+    for name, (text, message) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_regression(tmp_path / name)
+    np.savez(tmp_path / "nox.npz", y=y)
+    with pytest.raises(ValueError, match="missing"):
+        load_regression(tmp_path / "nox.npz")
+    with pytest.raises(FileNotFoundError):
+        load_regression(tmp_path / "absent.csv")

@@ -6,7 +6,7 @@ Layers, lowest first (a module may import its own component and any lower layer)
     1  data, groups                            plain arrays, groups as data
     2  systems                                 simulated systems and tasks
     3  bias, nn, dynamics, evidence, pde, ...  models and mechanisms (siblings, but acyclic)
-    4  train, losses, metrics, report          fitting, evaluating, writing
+    4  train, losses, metrics, report, ...     fitting, evaluating, writing, selecting
     5  experiments                             composition of the public API
     6  sweep, cli                              many runs; the command line
 
@@ -51,6 +51,7 @@ LAYERS = {
     "experiments": 5,
     "serialization": 4,
     "marglik": 4,
+    "selection": 4,
     "sweep": 6,
     "cli": 6,
 }

@@ -46,6 +46,8 @@ COVERED_BY = {
     "experiments/ebm.py": "experiments/test_registry.py",
     "experiments/hamiltonian_flow.py": "experiments/test_registry.py",
     "experiments/diffusion_events.py": "experiments/test_registry.py",
+    "experiments/select_demo.py": "experiments/test_registry.py",
+    "systems/selection_tasks.py": "selection/test_rank.py",  # the tasks are the ranking's known answers
     "pde/neural_field.py": "pde/test_neural_ivp.py",  # the ansatz: walls, fit of its class
     "statphys/exact.py": "statphys/test_ising.py",  # Onsager and the transfer matrix
     "experiments/burgers.py": "experiments/test_registry.py",

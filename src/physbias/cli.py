@@ -120,6 +120,45 @@ def _parser() -> argparse.ArgumentParser:
     ro.add_argument("--dt", type=float, default=None, help="time step (default: the training dt)")
     ro.add_argument("--out", type=Path, default=None, help="write the trajectory as CSV here")
 
+    se = sub.add_parser(
+        "select",
+        help="rank candidate biases on your own data by their evidence (no validation data)",
+        description="Train every candidate by marginal likelihood from several seeds and rank them by "
+        "the Laplace evidence; see the README for the file layouts and the candidate names.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    se.add_argument("--data", type=Path, required=True, help="FILE.npz or FILE.csv")
+    se.add_argument(
+        "--task",
+        default="regression",
+        choices=["regression", "dynamics"],
+        help="regression: a table x -> y; dynamics: trajectories as `physbias fit` reads them",
+    )
+    se.add_argument(
+        "--candidates",
+        default=None,
+        help="comma-separated names (regression: none, parity-even, parity-odd, permutation, rotation, "
+        "scaling:DEGREE, each with :soft for the soft version; dynamics: node, node2, hnn, lnn); "
+        "default: the proposals for the data",
+    )
+    se.add_argument(
+        "--layout", default=None, help="regression: NxM = N groups of M inputs (3x2: three 2-D vectors)"
+    )
+    se.add_argument("--soft", action="store_true", help="regression: propose the soft versions too")
+    se.add_argument("--dt", type=float, default=None, help="dynamics: time step (if the file has none)")
+    se.add_argument("--coordinates", default="any", choices=["any", "velocity", "canonical"])
+    se.add_argument("--holdout", type=float, default=None, help="fraction held out for information only")
+    se.add_argument("--seeds", type=int, default=3, help="initialisations per candidate")
+    se.add_argument("--width", type=int, default=32)
+    se.add_argument("--depth", type=int, default=2)
+    se.add_argument("--rounds", type=int, default=8, help="marginal-likelihood rounds")
+    se.add_argument("--epochs-per-round", type=int, default=500)
+    se.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--out", type=Path, default=None, help="output folder (default runs/select-STAMP)")
+    se.add_argument("--no-progress", action="store_true")
+    se.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
+
     sm = sub.add_parser("simulate", help="simulate a library system and save its trajectories")
     sm.add_argument(
         "--system",
@@ -378,6 +417,77 @@ def _fit_symmetry(args) -> int:
     return 0
 
 
+def _select(args) -> int:
+    """``physbias select``: everything checked before any training and before any file is written."""
+    from .report import check_output_folder
+
+    out = args.out or Path("runs") / f"select-{_stamp()}"
+    try:
+        check_output_folder(out, overwrite=args.overwrite)
+        if args.dt is not None and not (math.isfinite(args.dt) and args.dt > 0):
+            raise ValueError(f"--dt must be positive, got {args.dt}")
+        if args.holdout is not None and not 0 < args.holdout < 1:
+            raise ValueError(f"--holdout must be a fraction in (0, 1), got {args.holdout}")
+    except ValueError as exc:
+        return _error(str(exc))
+    import shlex
+
+    from .experiments.user_select import select_file
+    from .report import print_table, write_results
+    from .selection import SelectionSettings
+
+    candidates = None if args.candidates is None else [c for c in args.candidates.split(",") if c.strip()]
+    try:
+        settings = SelectionSettings(
+            seeds=args.seeds,
+            width=args.width,
+            depth=args.depth,
+            rounds=args.rounds,
+            epochs_per_round=args.epochs_per_round,
+            learning_rate=args.lr,
+        )
+    except ValueError as exc:
+        flag = str(exc).split("`")[1] if "`" in str(exc) else ""
+        names = {"learning_rate": "--lr", "epochs_per_round": "--epochs-per-round"}
+        return _error(str(exc).replace(f"`{flag}`", names.get(flag, "--" + flag)))
+    try:
+        selection, result = select_file(
+            args.data,
+            task=args.task,
+            candidates=candidates,
+            layout=args.layout,
+            soft=args.soft,
+            dt=args.dt,
+            coordinates=args.coordinates,
+            holdout=args.holdout,
+            settings=settings,
+            seed=args.seed,
+            progress=None if args.no_progress else print,
+        )
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        return _error(str(exc))
+    flags = [
+        "--data", str(args.data), "--task", args.task, "--seeds", str(args.seeds), "--width", str(args.width),
+        "--depth", str(args.depth), "--rounds", str(args.rounds), "--epochs-per-round",
+        str(args.epochs_per_round), "--lr", str(args.lr), "--seed", str(args.seed),
+    ]  # fmt: skip
+    for flag, value in (("--candidates", args.candidates), ("--layout", args.layout), ("--dt", args.dt),
+                        ("--holdout", args.holdout)):  # fmt: skip
+        if value is not None:
+            flags += [flag, str(value)]
+    if args.coordinates != "any":
+        flags += ["--coordinates", args.coordinates]
+    if args.soft:
+        flags.append("--soft")
+    result.command = shlex.join(["physbias", "select", *flags])
+    print_table(result.table, title=f"physbias select on {args.data} ({args.task}), best first")
+    for note in result.notes:
+        print(f"- {note}")
+    write_results(result, out)
+    print(f"results: {out}/results.json, results.md, evidence.png")
+    return 0
+
+
 def _rollout(args) -> int:
     import numpy as np
 
@@ -467,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "replot": _replot,
         "fit": _fit,
         "rollout": _rollout,
+        "select": _select,
         "simulate": _simulate,
     }
     return handlers[args.command](args)

@@ -269,6 +269,109 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
     return TrajectoryDataset(np.asarray(states, dtype=np.float32), dt, coordinates, name=path.stem)
 
 
+def load_regression(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a regression table, inputs -> outputs, from ``.npz`` or ``.csv``.
+
+    * ``.npz``: arrays ``x`` of shape ``(N, d)`` and ``y`` of shape ``(N,)`` or ``(N, k)``.
+    * ``.csv``: a header naming every column; the columns named ``y`` or ``y<something>`` (``y0``,
+      ``y_force``) are the outputs, all the others the inputs, in file order; one row per example.
+
+    Returns ``(x (N, d), y (N, k), input names)`` in float64. Raises ``FileNotFoundError`` for a
+    missing file and ``ValueError``, naming the file and what was expected, for anything malformed
+    (no outputs or no inputs, short rows, fewer than 2 examples, NaN/inf, mismatched lengths).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                missing = [k for k in ("x", "y") if k not in f]
+                if missing:
+                    raise ValueError(
+                        f"{path}: a regression .npz needs arrays named 'x' (N, d) and 'y' (N,) or (N, k); "
+                        f"missing {missing}, found {sorted(f.files)}"
+                    )
+                x, y = np.asarray(f["x"]), np.asarray(f["y"])
+        except ValueError as exc:
+            if str(exc).startswith(str(path)):
+                raise
+            raise ValueError(f"{path}: could not read the .npz file ({exc})") from None
+        for name, a in (("x", x), ("y", y)):
+            if a.dtype == object or not np.issubdtype(a.dtype, np.number):
+                raise ValueError(f"{path}: `{name}` must be numeric, got dtype {a.dtype}")
+        if x.ndim == 1:
+            x = x[:, None]
+        if y.ndim == 1:
+            y = y[:, None]
+        if x.ndim != 2 or y.ndim != 2:
+            raise ValueError(
+                f"{path}: `x` must be (N, d) and `y` (N,) or (N, k); got {x.shape} and {y.shape}"
+            )
+        names = [f"x{i}" for i in range(x.shape[1])]
+    elif path.suffix == ".csv":
+        lines = path.read_text().splitlines() if path.stat().st_size else []
+        header = [h.strip() for h in lines[0].split(",")] if lines else []
+        outputs = [i for i, h in enumerate(header) if h == "y" or (h.startswith("y") and len(h) > 1)]
+        inputs = [i for i in range(len(header)) if i not in outputs]
+        if not header or not outputs or not inputs:
+            raise ValueError(
+                f"{path}: the CSV header must name input columns and at least one output column 'y' or "
+                f"'y<name>' (e.g. 'x0,x1,y'); got {','.join(header) or 'no header'}"
+            )
+        try:
+            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        except ValueError as exc:
+            raise ValueError(
+                f"{path}: every row must have the header's {len(header)} comma-separated numbers; "
+                f"NumPy says: {exc}"
+            ) from None
+        if table.size and table.shape[1] != len(header):
+            raise ValueError(f"{path}: rows have {table.shape[1]} numbers but the header names {len(header)}")
+        x, y = table[:, inputs], table[:, outputs]
+        names = [header[i] for i in inputs]
+    else:
+        raise ValueError(f"{path}: expected a .npz or .csv file, got '{path.suffix}'")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{path}: `x` has {x.shape[0]} rows but `y` has {y.shape[0]}")
+    if x.shape[0] < 2:
+        raise ValueError(f"{path}: at least 2 examples are needed, got {x.shape[0]}")
+    if x.shape[1] == 0 or y.shape[1] == 0:
+        raise ValueError(f"{path}: no input or no output columns (x {x.shape}, y {y.shape})")
+    for name, a in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{path}: `{name}` contains NaN or inf")
+    return np.asarray(x, np.float64), np.asarray(y, np.float64), names
+
+
+def save_regression(path, x, y) -> Path:
+    """Write a regression table as ``.npz`` (``x``, ``y``) or ``.csv`` (header ``x0,...,y0,...``),
+    atomically, in full precision (the layout :func:`load_regression` reads)."""
+    from pathlib import Path
+
+    from ._io import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    y = y[:, None] if y.ndim == 1 else y
+    if path.suffix == ".npz":
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, x=x, y=y)
+        atomic_write_bytes(path, buffer.getvalue())
+    elif path.suffix == ".csv":
+        header = ",".join([f"x{i}" for i in range(x.shape[1])] + [f"y{i}" for i in range(y.shape[1])])
+        rows = "\n".join(",".join(repr(float(v)) for v in row) for row in np.concatenate([x, y], axis=1))
+        atomic_write_text(path, header + "\n" + rows + "\n")
+    else:
+        raise ValueError(f"{path}: expected a .npz or .csv file, got '{path.suffix}'")
+    return path
+
+
 def trajectories_to_csv(data: TrajectoryDataset) -> str:
     """The CSV text of ``data`` in the layout :func:`load_trajectories` reads."""
     return _csv_text(np.asarray(data.states), data.dt)

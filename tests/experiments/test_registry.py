@@ -385,3 +385,17 @@ def test_diffusion_events_refuses_too_few_monte_carlo_hits():
         dataclasses.replace(exp.make_config("quick"), probabilities=(1e-4,), mc_samples=1000)
     with pytest.raises(ValueError, match="ema_decay"):
         dataclasses.replace(exp.make_config("quick"), ema_decay=1.0)
+
+
+def test_select_demo_picks_the_known_answer_on_both_quick_tasks():
+    exp = get_experiment("select-demo")
+    result = exp.run(exp.make_config("quick"), seed=0, progress=False)
+    rows = {r["task"]: r for r in result.table}
+    assert set(rows) == {"parity-odd-force", "no-symmetry"}
+    assert rows["parity-odd-force"]["selected"] == "parity-odd"
+    assert rows["no-symmetry"]["selected"] == "none"  # the test fails in both directions
+    assert all(r["correct"] and r["gap_to_best_wrong"] > 0 for r in rows.values())
+    with pytest.raises(ValueError, match="twice"):
+        dataclasses.replace(exp.make_config("quick"), tasks=("no-symmetry", "no-symmetry"))
+    with pytest.raises(ValueError, match="tasks"):
+        dataclasses.replace(exp.make_config("quick"), tasks=("mystery",))

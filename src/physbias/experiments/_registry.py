@@ -51,6 +51,7 @@ def experiments() -> dict[str, Experiment]:
         pac_bayes,
         rotation,
         rpp,
+        select_demo,
         spring,
         triangle,
     )
@@ -81,6 +82,7 @@ def experiments() -> dict[str, Experiment]:
         diffusion_events,
         gp,
         pac_bayes,
+        select_demo,
     )
     return {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
 

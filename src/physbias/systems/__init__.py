@@ -40,6 +40,7 @@ from .mechanics import (
 )
 from .registry import SYSTEMS, get_system
 from .rotations import random_rotations, rotated_clouds
+from .selection_tasks import SELECTION_TASKS, selection_task
 from .spring import LinearSpring, SpringForm, sample_spring, spring_force
 from .symmetric_tasks import TASKS, SymmetricTask, inertia, rotation_arcs
 from .trajectories import (
@@ -54,6 +55,8 @@ from .trajectories import (
 from .triangle import HeronForm, heron_area, sample_triangles
 
 __all__ = [
+    "SELECTION_TASKS",
+    "selection_task",
     "WINDOW_STATISTICS",
     "FitzHughNagumo",
     "lobe_mean",
