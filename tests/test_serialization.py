@@ -152,6 +152,12 @@ CASES = {
         _x(3),
     ),
     "OddFunction": (lambda k: bias.OddFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
+    "RotationInvariant": (
+        lambda k: bias.RotationInvariant(
+            eqx.nn.MLP(bias.rotation_invariant_count(2, 3), 1, 4, 1, key=k), 2, 3
+        ),
+        _x(6),
+    ),
     "EvenFunction": (lambda k: bias.EvenFunction(eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "PhysicsResidual": (lambda k: bias.PhysicsResidual(jnp.sin, eqx.nn.MLP(2, 2, 4, 1, key=k)), _x(2)),
     "LearnedInvariance": (
