@@ -182,6 +182,17 @@ def _uniform_dt(times: np.ndarray, where: str) -> float:
     return dt
 
 
+def _read_csv_numbers(path, header: list[str]) -> np.ndarray:
+    """The rows under a CSV header as a 2-D float array; ``ValueError`` naming the file otherwise."""
+    try:
+        return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(
+            f"{path}: every row must have the header's {len(header)} comma-separated numbers "
+            f"({', '.join(header)}); NumPy says: {exc}"
+        ) from None
+
+
 def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -> TrajectoryDataset:
     """Read trajectories from ``.npz`` or ``.csv`` (see the README for the layouts).
 
@@ -231,13 +242,7 @@ def load_trajectories(path, dt: float | None = None, coordinates: str = "any") -
             raise ValueError(
                 f"{path}: the CSV header must start with 'trajectory' (then 't', then state columns)"
             )
-        try:
-            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-        except ValueError as exc:
-            raise ValueError(
-                f"{path}: every row must have the header's {len(header)} comma-separated numbers "
-                f"({', '.join(header)}); NumPy says: {exc}"
-            ) from None
+        table = _read_csv_numbers(path, header)
         if table.size == 0:
             raise ValueError(f"{path}: no data rows")
         has_t = len(header) > 1 and header[1] == "t"
@@ -321,13 +326,7 @@ def load_regression(path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                 f"{path}: the CSV header must name input columns and at least one output column 'y' or "
                 f"'y<name>' (e.g. 'x0,x1,y'); got {','.join(header) or 'no header'}"
             )
-        try:
-            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-        except ValueError as exc:
-            raise ValueError(
-                f"{path}: every row must have the header's {len(header)} comma-separated numbers; "
-                f"NumPy says: {exc}"
-            ) from None
+        table = _read_csv_numbers(path, header)
         if table.size and table.shape[1] != len(header):
             raise ValueError(f"{path}: rows have {table.shape[1]} numbers but the header names {len(header)}")
         x, y = table[:, inputs], table[:, outputs]

@@ -19,8 +19,18 @@ import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray
 
-from .evidence.laplace import Curvature, Likelihood, _check_data, laplace, map_loss, optimize_hyperparameters
-from .train import fit
+from .evidence.laplace import (
+    Curvature,
+    Laplace,
+    Likelihood,
+    _check_data,
+    _laplace_arrays,
+    laplace,
+    map_loss,
+    optimize_hyperparameters,
+    parameter_groups,
+)
+from .train import _all_finite, fit
 
 
 @dataclasses.dataclass
@@ -467,8 +477,6 @@ def marglik_scan(
 
 @eqx.filter_jit
 def _marglik_scan(params, static, x, y, hyper0, rounds, epochs, lr, hyper_steps, hyper_lr, burn_in):
-    from .evidence.laplace import Laplace, _laplace_arrays, parameter_groups
-
     n = x.shape[0]
     model0 = eqx.combine(params, static)
     sizes = tuple(s for _, s in parameter_groups(model0))
@@ -484,9 +492,7 @@ def _marglik_scan(params, static, x, y, hyper0, rounds, epochs, lr, hyper_steps,
         value, grad = jax.value_and_grad(map_objective)(p, hyper)
         with jax.numpy_dtype_promotion("standard"):
             updates, new_state = weights_opt.update(grad, state, p)
-        good = jnp.isfinite(value) & jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grad)])
-        )
+        good = jnp.isfinite(value) & _all_finite(grad)
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(good, a, b), new, old)  # noqa: E731
         return (keep(eqx.apply_updates(p, updates), p), keep(new_state, state), ok & good, hyper), value
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -122,6 +123,4 @@ def select_file(
         "holdout": holdout,
         **dataclasses.asdict(settings),
     }
-    from pathlib import Path
-
     return selection, selection_result(selection, config, time.perf_counter() - start, Path(path).stem, seed)
