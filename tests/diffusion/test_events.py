@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from physbias.diffusion import EventConditionedScore, GaussianDenoiser, check_event, event_satisfied, sample
+from physbias.diffusion import (
+    EventConditionedScore,
+    GaussianDenoiser,
+    GaussianPosterior,
+    check_event,
+    event_satisfied,
+    sample,
+)
 
 COV = jnp.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.5]])
 A = jnp.array([1.0, -0.5, 0.8])
@@ -68,3 +75,53 @@ def test_check_event_refuses_non_scalar_nan_and_non_callable():
         check_event(3.0, x)
     with pytest.raises(ValueError, match="link"):
         EventConditionedScore(GaussianDenoiser(jnp.zeros(3), COV), lambda x: x[0], link="tanh")
+
+
+def test_gaussian_posterior_deviations_have_the_posterior_covariance():
+    cov = np.asarray(COV)
+    samples = np.random.default_rng(0).multivariate_normal(np.zeros(3), cov, size=200_000)
+    posterior = GaussianPosterior.from_samples(samples)
+    sigma = 0.7
+    exact = cov - cov @ np.linalg.solve(cov + sigma**2 * np.eye(3), cov)
+    delta = np.asarray(posterior.deviations(jax.random.key(1), sigma, 100_000))
+    assert delta.shape == (100_000, 3)
+    np.testing.assert_allclose(delta.mean(axis=0), 0.0, atol=1e-6)  # antithetic pairs
+    np.testing.assert_allclose(np.cov(delta, rowvar=False), exact, atol=0.01)
+    # Far above the data's scale the posterior is the data; far below, sigma^2 I.
+    np.testing.assert_allclose(
+        np.cov(np.asarray(posterior.deviations(jax.random.key(2), 1e3, 100_000)), rowvar=False),
+        cov,
+        atol=0.02,
+    )
+    small = np.cov(np.asarray(posterior.deviations(jax.random.key(3), 1e-3, 100_000)), rowvar=False)
+    np.testing.assert_allclose(small / 1e-6, np.eye(3), atol=0.02)
+
+
+def test_sampled_posterior_is_exact_for_a_linear_event_on_gaussian_data():
+    den = GaussianDenoiser(jnp.zeros(3), COV)
+    event = _linear_event(0.01)
+    posterior = GaussianPosterior(*jnp.linalg.eigh(COV), (3,))
+    cond = EventConditionedScore(den, event, floor=0.0, posterior=posterior, posterior_samples=20_000)
+    x, sigma = jnp.array([0.4, -0.3, 1.2]), 0.7
+    post_cov = COV - COV @ jnp.linalg.solve(COV + sigma**2 * jnp.eye(3), COV)
+    exact = jax.scipy.special.log_ndtr(event(den(x, sigma)) / jnp.sqrt(A @ post_cov @ A))
+    # The mean of C is exact (antithetic pairs); its spread is a sample variance.
+    np.testing.assert_allclose(cond.log_event_probability(x, sigma), exact, rtol=0.03)
+
+
+def test_gaussian_posterior_refuses_bad_input():
+    with pytest.raises(ValueError, match="shapes"):
+        GaussianPosterior(jnp.ones(3), jnp.eye(3), (4,))
+    with pytest.raises(ValueError, match="non-negative"):
+        GaussianPosterior(-jnp.ones(3), jnp.eye(3), (3,))
+    with pytest.raises(ValueError, match="at least 2"):
+        GaussianPosterior.from_samples(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        GaussianPosterior.from_samples(np.full((5, 3), np.nan))
+    den = GaussianDenoiser(jnp.zeros(3), COV)
+    with pytest.raises(ValueError, match="posterior_samples"):
+        EventConditionedScore(
+            den, lambda x: x[0], posterior=GaussianPosterior.from_samples(np.eye(3)), posterior_samples=3
+        )
+    with pytest.raises(TypeError, match="GaussianPosterior"):
+        EventConditionedScore(den, lambda x: x[0], posterior=COV)

@@ -23,10 +23,10 @@ A = np.array([1.0, -0.5, 0.8])
 SIGMA_MAX, STEPS = 20.0, 200
 
 
-def _euler_maruyama_covariance(steps):
+def _euler_maruyama_covariance(steps, sigma_min=1e-3):
     """The exact covariance of the plain Euler-Maruyama chain's output for N(0, COV) data: each step
     x' = (I - v (COV + sigma^2 I)^-1) x + sqrt(v) z is linear, so the chain stays Gaussian."""
-    sigmas = np.asarray(noise_levels(1e-3, SIGMA_MAX, steps), np.float64)
+    sigmas = np.asarray(noise_levels(sigma_min, SIGMA_MAX, steps), np.float64)
     cov = SIGMA_MAX**2 * np.eye(3)
     for s_now, s_next in zip(sigmas[:-1], sigmas[1:], strict=True):
         var = s_now**2 - s_next**2
@@ -123,6 +123,31 @@ def test_twisted_smc_gives_the_plain_chains_event_probability(probability):
     # The chain over-disperses (log P(E) too high by 0.055 and 0.46 with 200 steps): the estimate
     # sees it, i.e. it does not just return the data's probability.
     assert float(estimate.log_probability) - math.log(probability) > {1e-1: 0.0, 1e-5: 0.3}[probability]
+
+
+def test_twisted_smc_of_denoised_samples_gives_the_denoised_chains_event_probability():
+    # Stopped at sigma_min = 0.5, the chain's output x is Gaussian; its Tweedie estimate is the linear
+    # D(x) = COV (COV + sigma^2 I)^-1 x, so P(A D(x) > b) is exact. The noisy output's probability
+    # is far from it: the estimate must target the denoised samples. (The twist, P(A x_0 > b | x),
+    # is a poor one for the denoised event at so high a sigma_min: hence a common event here.)
+    sigma = 0.5
+    den = GaussianDenoiser(jnp.zeros(3), jnp.asarray(COV))
+    event, b = _event(3e-2)
+    f = eqx.filter_jit(
+        lambda c, k, d: event_log_probability_smc(
+            c, k, 256, (3,), replicates=4, sigma_min=sigma, sigma_max=SIGMA_MAX, steps=STEPS, denoise=d
+        )
+    )
+    cond = EventConditionedScore(den, event)
+    clean, noisy = f(cond, jax.random.key(0), True), f(cond, jax.random.key(0), False)
+    chain = _euler_maruyama_covariance(STEPS, sigma)
+    tweedie = COV @ np.linalg.inv(COV + sigma**2 * np.eye(3))
+    exact_clean = norm.logsf(b / math.sqrt(A @ tweedie @ chain @ tweedie.T @ A))
+    exact_noisy = norm.logsf(b / math.sqrt(A @ chain @ A))
+    assert exact_noisy - exact_clean > 1.5
+    for estimate, exact in ((clean, exact_clean), (noisy, exact_noisy)):
+        se = float(estimate.standard_error)
+        assert abs(float(estimate.log_probability) - exact) < 3 * se + 0.05
 
 
 def test_twisted_smc_is_unbiased_for_a_guidance_that_misses_most_of_the_event():

@@ -385,6 +385,8 @@ def test_diffusion_events_refuses_too_few_monte_carlo_hits():
         dataclasses.replace(exp.make_config("quick"), probabilities=(1e-4,), mc_samples=1000)
     with pytest.raises(ValueError, match="ema_decay"):
         dataclasses.replace(exp.make_config("quick"), ema_decay=1.0)
+    with pytest.raises(ValueError, match="posterior_samples"):
+        dataclasses.replace(exp.make_config("quick"), posterior_samples=3)
 
 
 def test_select_demo_picks_the_known_answer_on_both_quick_tasks():

@@ -18,17 +18,29 @@ data, and much better for rare events, where the logistic tail under-guides (see
 The gradient needs one vector-Jacobian product of the denoiser; ``sigma_C`` is held fixed in it (its
 own derivative is second order in the denoiser and is dropped). For a linear ``C`` and Gaussian data
 the Gaussian posterior is exact and only the probit-to-logistic step approximates.
+
+For a strongly nonlinear ``C`` the linearisation fails where it matters most: at high noise the
+Tweedie estimate is the blurred mean of many windows, and ``C`` of a blurred window is not the mean
+of ``C`` over the windows it blurs (a blurred window is quiet, say, while almost none of the windows
+behind it are). With a :class:`GaussianPosterior` the moments of ``C(x_0)`` are instead taken over
+posterior samples ``x̂ + δ_k`` (``δ_k`` antithetic pairs drawn from ``Cov[x_0 | x_sigma]`` of the data's
+Gaussian approximation),
+
+    P(E | x) ≈ Phi(m / s),   m = mean_k C(x̂ + δ_k),   s^2 = var_k C(x̂ + δ_k) + floor,
+
+with the gradient through ``x̂`` as before (``s`` held fixed).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, PRNGKeyArray
 
 EventFn = Callable[[Array], Array]
 
@@ -58,6 +70,65 @@ def event_satisfied(event: EventFn, samples: Float[Array, " n *shape"]) -> Array
     return jax.vmap(event)(samples) > 0
 
 
+class GaussianPosterior(eqx.Module):
+    """``Cov[x_0 | x_sigma]`` for Gaussian data of covariance ``Sigma = U diag(lambda) Uᵀ`` observed as
+    ``x_sigma = x_0 + sigma z``:
+
+        Cov[x_0 | x_sigma] = Sigma - Sigma (Sigma + sigma^2 I)^-1 Sigma
+                           = U diag(lambda sigma^2 / (lambda + sigma^2)) Uᵀ,
+
+    the data's covariance far above its scale and ``sigma^2 I`` below it. Built from data with
+    :meth:`from_samples`; :meth:`deviations` draws posterior deviations for
+    :class:`EventConditionedScore`.
+
+    Args:
+        eigenvalues: ``lambda``, shape ``(d,)``, non-negative.
+        eigenvectors: ``U``, shape ``(d, d)``, orthonormal columns.
+        shape: the shape of one sample (``prod(shape) == d``).
+    """
+
+    eigenvalues: Float[Array, " d"]
+    eigenvectors: Float[Array, "d d"]
+    shape: tuple[int, ...] = eqx.field(static=True)
+
+    def __init__(self, eigenvalues, eigenvectors, shape):
+        eigenvalues, eigenvectors = jnp.asarray(eigenvalues), jnp.asarray(eigenvectors)
+        d = math.prod(shape)
+        if eigenvalues.shape != (d,) or eigenvectors.shape != (d, d):
+            raise ValueError(
+                f"`eigenvalues` and `eigenvectors` must have shapes ({d},) and ({d}, {d}) for samples of "
+                f"shape {tuple(shape)}, got {eigenvalues.shape} and {eigenvectors.shape}"
+            )
+        if not bool(jnp.all(jnp.isfinite(eigenvalues)) & jnp.all(eigenvalues >= 0)):
+            raise ValueError("`eigenvalues` must be finite and non-negative")
+        self.eigenvalues, self.eigenvectors, self.shape = eigenvalues, eigenvectors, tuple(shape)
+
+    @classmethod
+    def from_samples(cls, samples: Float[Array, " n *shape"]) -> GaussianPosterior:
+        """From the sample covariance of ``samples`` (``n >= 2`` samples, the data the model learned)."""
+        samples = np.asarray(samples, dtype=np.float64)
+        if samples.ndim < 2 or samples.shape[0] < 2:
+            raise ValueError(f"`samples` must hold at least 2 samples, got shape {samples.shape}")
+        if not np.all(np.isfinite(samples)):
+            raise ValueError("`samples` must be finite")
+        flat = samples.reshape(samples.shape[0], -1)
+        eigenvalues, eigenvectors = np.linalg.eigh(np.cov(flat, rowvar=False).reshape(flat.shape[1], -1))
+        dtype = jnp.asarray(0.0).dtype
+        return cls(
+            jnp.asarray(np.clip(eigenvalues, 0.0, None), dtype),
+            jnp.asarray(eigenvectors, dtype),
+            samples.shape[1:],
+        )
+
+    def deviations(self, key: PRNGKeyArray, sigma, n: int) -> Float[Array, " n *shape"]:
+        """``n`` (even) deviations from ``N(0, Cov[x_0 | x_sigma])`` in antithetic pairs ``±δ``, so that
+        their mean is exactly zero."""
+        variance = self.eigenvalues * sigma**2 / (self.eigenvalues + sigma**2)
+        z = jax.random.normal(key, (n // 2, self.eigenvalues.shape[0]), self.eigenvalues.dtype)
+        half = (z * jnp.sqrt(variance)[None]) @ self.eigenvectors.T
+        return jnp.concatenate([half, -half]).reshape(n, *self.shape)
+
+
 class EventConditionedScore(eqx.Module):
     """``score_E(x, sigma)`` of the module docstring, a drop-in score for :func:`.sample` and
     :func:`.log_likelihood`.
@@ -72,6 +143,13 @@ class EventConditionedScore(eqx.Module):
             They agree near the boundary, but in the tails ``log sigmoid`` grows linearly and
             ``log Phi`` quadratically, so for rare events (``P(E) < 1e-2``) the logistic guidance is
             too weak early in the reverse process and fewer samples land in ``E``.
+        posterior: ``None`` (the reference's linearisation) or a :class:`GaussianPosterior`, whose
+            samples give the moments of ``C`` (module docstring): needed for a strongly nonlinear
+            event, such as a spectral one.
+        posterior_samples: how many posterior samples (an even number): one set of standard-normal
+            draws, scaled to each noise level's covariance, so that the score (and the twist of
+            :func:`.twisted_smc`) is a smooth function of ``(x, sigma)``.
+        seed: the seed of those samples.
     """
 
     denoiser: eqx.Module
@@ -79,19 +157,46 @@ class EventConditionedScore(eqx.Module):
     strength: float = eqx.field(static=True, default=PROBIT_TO_LOGISTIC)
     floor: float = eqx.field(static=True, default=1e-3)
     link: str = eqx.field(static=True, default="probit")
+    posterior: GaussianPosterior | None = None
+    posterior_samples: int = eqx.field(static=True, default=16)
+    seed: int = eqx.field(static=True, default=0)
 
     def __post_init__(self):
         if self.link not in LINKS:
             raise ValueError(f"`link` must be one of {LINKS}, got {self.link!r}")
         if not callable(self.event):
             raise TypeError(f"`event` must be a function of one sample, got {type(self.event).__name__}")
+        if self.posterior is not None and not isinstance(self.posterior, GaussianPosterior):
+            raise TypeError(
+                f"`posterior` must be a GaussianPosterior or None, got {type(self.posterior).__name__}"
+            )
+        if (
+            not isinstance(self.posterior_samples, int)
+            or self.posterior_samples < 2
+            or self.posterior_samples % 2
+        ):
+            raise ValueError(
+                f"`posterior_samples` must be a positive even integer, got {self.posterior_samples!r}"
+            )
 
     def _posterior(self, x, sigma):
-        """``(C(x̂), sigma_C, d(C o x̂)/dx, x̂)`` at ``(x, sigma)``; ``sigma_C`` carries no gradient."""
+        """``(m, s, dm/dx, x̂)`` at ``(x, sigma)``: the posterior mean ``m`` and spread ``s`` of ``C(x_0)``
+        (``s`` carries no gradient)."""
         xhat, pullback = jax.vjp(lambda x: self.denoiser(x, sigma), x)
-        c, grad_c = jax.value_and_grad(self.event)(xhat)
-        (grad_x,) = pullback(grad_c)  # d(C o x̂)/dx
-        var = sigma**2 * jnp.abs(jnp.sum(grad_c * grad_x)) + self.floor
+        if self.posterior is None:
+            c, grad_c = jax.value_and_grad(self.event)(xhat)
+            (grad_x,) = pullback(grad_c)  # d(C o x̂)/dx
+            var = sigma**2 * jnp.abs(jnp.sum(grad_c * grad_x)) + self.floor
+        else:
+            # The same standard-normal draws at every x and every level, scaled to this level's
+            # covariance: the guidance stays smooth in (x, sigma), as a probability flow and the twist
+            # of twisted SMC need.
+            key = jax.random.key(self.seed)
+            delta = self.posterior.deviations(key, sigma, self.posterior_samples).astype(xhat.dtype)
+            cs, grads = jax.vmap(jax.value_and_grad(self.event))(xhat[None] + delta)
+            c, grad_c = jnp.mean(cs), jnp.mean(grads, axis=0)
+            (grad_x,) = pullback(grad_c)
+            var = jnp.var(cs, ddof=1) + self.floor
         return c, jax.lax.stop_gradient(jnp.sqrt(var)), grad_x, xhat
 
     def log_event_probability(self, x, sigma) -> Float[Array, ""]:

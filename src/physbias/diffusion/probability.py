@@ -145,6 +145,7 @@ def event_log_probability_smc(
     steps: int = 500,
     resample_below: float = 0.5,
     twist_scale: float | None = 1.0,
+    denoise: bool = False,
 ) -> SMCEstimate:
     """``log P(E)`` under the plain sampler of ``conditional.denoiser`` by twisted SMC
     (:func:`.twisted_smc`) with ``replicates`` systems of ``n`` particles: guidance and twist from
@@ -156,6 +157,9 @@ def event_log_probability_smc(
     particle to particle (``C`` of a blurred window is not the blurred ``C``), which makes the weights
     collapse there. Any twist leaves the estimate unbiased; this one keeps its variance small. The
     default suits standardised data (``sigma_data = 1``); ``None`` uses the twist untempered.
+
+    ``denoise`` estimates ``P(E)`` for the plain sampler's denoised samples, ``D(x_0, sigma_min)``
+    (:func:`.sample` with ``denoise=True``): the target is ``1_E(D(x_0, sigma_min))``.
     """
     if twist_scale is not None and not (math.isfinite(twist_scale) and twist_scale > 0):
         raise ValueError(f"`twist_scale` must be a positive number or None, got {twist_scale!r}")
@@ -168,9 +172,12 @@ def event_log_probability_smc(
         weight = 1.0 / (1.0 + (sigma / twist_scale) ** 2)
         return score, weight * guidance, weight * log_h
 
+    def final(x):
+        return conditional.denoiser(x, jnp.asarray(sigma_min, x.dtype)) if denoise else x
+
     smc = twisted_smc(
         drift,
-        lambda x: jnp.where(event(x) > 0, 0.0, -jnp.inf),
+        lambda x: jnp.where(event(final(x)) > 0, 0.0, -jnp.inf),
         key,
         n,
         shape,
@@ -185,5 +192,5 @@ def event_log_probability_smc(
     relative = jnp.exp(log_z - log_p)  # Ẑ_j / mean Ẑ
     hit = jnp.isfinite(log_p)
     se = jnp.where(hit, jnp.std(jnp.where(hit, relative, 0.0)) / jnp.sqrt(replicates), jnp.inf)
-    inside = jnp.mean(jax.vmap(jax.vmap(event))(smc.samples) > 0)
+    inside = jnp.mean(jax.vmap(jax.vmap(lambda x: event(final(x))))(smc.samples) > 0)
     return SMCEstimate(log_p, se, inside, smc)

@@ -60,6 +60,7 @@ def sample(
     steps: int = 500,
     corrector_steps: int = 0,
     snr: float = 0.16,
+    denoise: bool = False,
 ) -> Float[Array, " n *shape"]:
     """``n`` samples of ``shape`` from ``x ~ N(0, sigma_max^2 I)`` down the reverse VE SDE.
 
@@ -69,7 +70,10 @@ def sample(
     ``x <- x + eps score + sqrt(2 eps) z``. They relax the samples towards the current level's
     distribution, which helps where the score is only approximate (event conditioning).
 
-    Returns the state at ``sigma_min`` (noise of that scale is left on it).
+    Returns the state at ``sigma_min``, with noise of that scale left on it, or with ``denoise`` its
+    Tweedie estimate ``x + sigma_min^2 score(x, sigma_min)`` (the noise-removal step of Song et
+    al.'s code): for a statistic that noise moves, such as a spectral amplitude, which a guided
+    sampler's score has aimed at the denoised sample.
     """
     check_sampler_arguments(n, corrector_steps, snr)
     sigmas = noise_levels(sigma_min, sigma_max, steps)
@@ -99,4 +103,6 @@ def sample(
 
     keys = jax.random.split(k_steps, steps)
     x, _ = jax.lax.scan(step, x, (sigmas[:-1], sigmas[1:], keys))
+    if denoise:
+        x = x + sigmas[-1] ** 2 * batched(x, sigmas[-1])
     return x

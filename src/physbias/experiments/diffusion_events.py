@@ -7,7 +7,11 @@ to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
 
 - **conditional samples** from the event-conditioned score (:class:`physbias.diffusion.EventConditionedScore`)
   with the reference's logistic link ``sigmoid(1.6 C / sigma_C)`` and with the probit link
-  ``Phi(C / sigma_C)``: the fraction that satisfies ``E``;
+  ``Phi(C / sigma_C)``: the fraction that satisfies ``E``. The samples are denoised at the end
+  (config ``denoise``: the guidance aims at the Tweedie estimate, and the noise left at
+  ``sigma_min`` alone adds spectral amplitude). With config ``posterior_samples > 0`` the moments
+  of ``C`` come from samples of the data's Gaussian posterior around the Tweedie estimate instead
+  of the reference's linearisation (0, the default);
 - **log P(E) = log p(x) - log p(x | E) + log P(E | x)** from exact probability-flow likelihoods of
   conditional samples that lie in ``E`` (:func:`physbias.diffusion.event_log_probability`), against
   the Monte-Carlo truth from the simulator (thresholds from one half of the Monte-Carlo windows,
@@ -37,6 +41,7 @@ import optax
 from ..diffusion import (
     Denoiser,
     EventConditionedScore,
+    GaussianPosterior,
     WindowMLP,
     check_event,
     denoising_loss,
@@ -97,7 +102,9 @@ class DiffusionEventsConfig(ExperimentConfig):
     sigma_max: float = positive(20.0)
     floor: float = positive(1e-5)
     sample_steps: int = positive(500)
-    corrector_steps: int = nonnegative(2)
+    corrector_steps: int = nonnegative(4)
+    posterior_samples: int = nonnegative(0)
+    denoise: bool = True
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
     likelihood_samples: int = positive(32)
@@ -112,6 +119,11 @@ class DiffusionEventsConfig(ExperimentConfig):
     def check(self) -> None:
         if self.ema_decay >= 1:
             raise ValueError(f"config `ema_decay` must be below 1 (0: no averaging), got {self.ema_decay}")
+        if self.posterior_samples % 2:
+            raise ValueError(
+                f"config `posterior_samples` must be even (antithetic pairs; 0: the reference's "
+                f"linearisation), got {self.posterior_samples}"
+            )
         if self.batch_size > self.n_train:
             raise ValueError(f"config `batch_size` ({self.batch_size}) exceeds `n_train` ({self.n_train})")
         if any(p >= 0.5 for p in self.probabilities):
@@ -175,7 +187,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     noise = dict(sigma_min=config.sigma_min, sigma_max=config.sigma_max, steps=config.sample_steps)
     # n and corrector_steps are Python ints: static under filter_jit.
     draw = eqx.filter_jit(
-        lambda score, k, n, corrector: sample(score, k, n, shape, corrector_steps=corrector, **noise)
+        lambda score, k, n, corrector: sample(
+            score, k, n, shape, corrector_steps=corrector, denoise=config.denoise, **noise
+        )
     )
     start = time.perf_counter()
     model_samples = np.asarray(draw(denoiser.score, k_sample, config.samples, 0)) * scale + loc
@@ -238,8 +252,12 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             sigma_max=config.sigma_max,
             steps=config.sample_steps,
             twist_scale=config.twist_scale,
+            denoise=config.denoise,
         )
     )
+    # Moments of C over samples of the data's Gaussian posterior (0: the reference's linearisation).
+    posterior = GaussianPosterior.from_samples(standardised) if config.posterior_samples else None
+    guidance = dict(posterior=posterior, posterior_samples=max(config.posterior_samples, 2))
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
         stat = jax.jit(jax.vmap(statistic))
@@ -258,7 +276,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             event = _event(statistic, threshold, spread, tail, loc_j, scale_j)
             check_event(event, standardised[0])
             for link in config.links:
-                conditional = EventConditionedScore(denoiser, event, floor=config.floor, link=link)
+                conditional = EventConditionedScore(
+                    denoiser, event, floor=config.floor, link=link, **guidance
+                )
                 start = time.perf_counter()
                 k = jax.random.fold_in(k_cond, round(1e6 * p))
                 xs = draw(conditional, k, config.conditional_samples, config.corrector_steps)
@@ -382,7 +402,15 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         f"log-uniform training noise, {steps} Adam steps"
         + (f", the parameters' moving average (decay {config.ema_decay:g})" if config.ema_decay else "")
         + f"; {config.sample_steps} Euler-Maruyama steps "
-        f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples.",
+        f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples"
+        + (", then the Tweedie estimate at sigma_min (denoise)" if config.denoise else "")
+        + ". The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
+        + (
+            f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
+            "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
+            if config.posterior_samples
+            else "from its linearisation at x̂ (the reference's)."
+        ),
         f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
         f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "
         f"spread in the training data; the guidance floor is {config.floor}.",
