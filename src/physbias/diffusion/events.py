@@ -146,9 +146,10 @@ class EventConditionedScore(eqx.Module):
         posterior: ``None`` (the reference's linearisation) or a :class:`GaussianPosterior`, whose
             samples give the moments of ``C`` (module docstring): needed for a strongly nonlinear
             event, such as a spectral one.
-        posterior_samples: how many posterior samples (an even number): one set of standard-normal
-            draws, scaled to each noise level's covariance, so that the score (and the twist of
-            :func:`.twisted_smc`) is a smooth function of ``(x, sigma)``.
+        posterior_samples: how many posterior samples (an even number), drawn afresh at each noise
+            level but the same for every ``x`` at that level (so that the score, and the twist of
+            :func:`.twisted_smc`, stays a function of ``(x, sigma)``). Fresh draws make the guided
+            field rough in ``sigma``: its probability-flow likelihood is not usable (measured).
         seed: the seed of those samples.
     """
 
@@ -188,10 +189,9 @@ class EventConditionedScore(eqx.Module):
             (grad_x,) = pullback(grad_c)  # d(C o x̂)/dx
             var = sigma**2 * jnp.abs(jnp.sum(grad_c * grad_x)) + self.floor
         else:
-            # The same standard-normal draws at every x and every level, scaled to this level's
-            # covariance: the guidance stays smooth in (x, sigma), as a probability flow and the twist
-            # of twisted SMC need.
-            key = jax.random.key(self.seed)
+            # The same deviations for every x at this level: a deterministic function of sigma's bits.
+            level = jax.lax.bitcast_convert_type(jnp.asarray(sigma, jnp.float32), jnp.int32)
+            key = jax.random.fold_in(jax.random.key(self.seed), level)
             delta = self.posterior.deviations(key, sigma, self.posterior_samples).astype(xhat.dtype)
             cs, grads = jax.vmap(jax.value_and_grad(self.event))(xhat[None] + delta)
             c, grad_c = jnp.mean(cs), jnp.mean(grads, axis=0)

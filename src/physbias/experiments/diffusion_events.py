@@ -9,9 +9,10 @@ to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
   with the reference's logistic link ``sigmoid(1.6 C / sigma_C)`` and with the probit link
   ``Phi(C / sigma_C)``: the fraction that satisfies ``E``. The samples are denoised at the end
   (config ``denoise``: the guidance aims at the Tweedie estimate, and the noise left at
-  ``sigma_min`` alone adds spectral amplitude). With config ``posterior_samples > 0`` the moments
-  of ``C`` come from samples of the data's Gaussian posterior around the Tweedie estimate instead
-  of the reference's linearisation (0, the default);
+  ``sigma_min`` alone adds spectral amplitude). The moments of ``C`` come from 16 samples of the
+  data's Gaussian posterior around the Tweedie estimate (config ``posterior_samples``; 0 is the
+  reference's linearisation, whose twisted-SMC estimates of the peak event were further off on the
+  same model);
 - **log P(E) = log p(x) - log p(x | E) + log P(E | x)** from exact probability-flow likelihoods of
   conditional samples that lie in ``E`` (:func:`physbias.diffusion.event_log_probability`), against
   the Monte-Carlo truth from the simulator (thresholds from one half of the Monte-Carlo windows,
@@ -103,7 +104,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     floor: float = positive(1e-5)
     sample_steps: int = positive(500)
     corrector_steps: int = nonnegative(4)
-    posterior_samples: int = nonnegative(0)
+    posterior_samples: int = nonnegative(16)
     denoise: bool = True
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
