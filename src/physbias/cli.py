@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         "--candidates",
         default=None,
         help="comma-separated names (regression: none, parity-even, parity-odd, permutation, rotation, "
-        "scaling:DEGREE, each with :soft for the soft version; dynamics: node, node2, hnn, lnn); "
+        "scaling:DEGREE, each with :soft for the soft version; dynamics: node, node2, hnn, noether, lnn); "
         "default: the proposals for the data",
     )
     se.add_argument(
@@ -154,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--rounds", type=int, default=8, help="marginal-likelihood rounds")
     se.add_argument("--epochs-per-round", type=int, default=500)
     se.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
+    se.add_argument(
+        "--symmetry-epochs",
+        type=int,
+        default=1000,
+        help="noether: steps of Noether's razor's search for the conserved quantity",
+    )
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--out", type=Path, default=None, help="output folder (default runs/select-STAMP)")
     se.add_argument("--no-progress", action="store_true")
@@ -445,10 +451,15 @@ def _select(args) -> int:
             rounds=args.rounds,
             epochs_per_round=args.epochs_per_round,
             learning_rate=args.lr,
+            symmetry_epochs=args.symmetry_epochs,
         )
     except ValueError as exc:
         flag = str(exc).split("`")[1] if "`" in str(exc) else ""
-        names = {"learning_rate": "--lr", "epochs_per_round": "--epochs-per-round"}
+        names = {
+            "learning_rate": "--lr",
+            "epochs_per_round": "--epochs-per-round",
+            "symmetry_epochs": "--symmetry-epochs",
+        }
         return _error(str(exc).replace(f"`{flag}`", names.get(flag, "--" + flag)))
     try:
         selection, result = select_file(
@@ -469,7 +480,8 @@ def _select(args) -> int:
     flags = [
         "--data", str(args.data), "--task", args.task, "--seeds", str(args.seeds), "--width", str(args.width),
         "--depth", str(args.depth), "--rounds", str(args.rounds), "--epochs-per-round",
-        str(args.epochs_per_round), "--lr", str(args.lr), "--seed", str(args.seed),
+        str(args.epochs_per_round), "--lr", str(args.lr), "--symmetry-epochs", str(args.symmetry_epochs),
+        "--seed", str(args.seed),
     ]  # fmt: skip
     for flag, value in (("--candidates", args.candidates), ("--layout", args.layout), ("--dt", args.dt),
                         ("--holdout", args.holdout)):  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -29,6 +31,7 @@ from .evidence.laplace import (
     map_loss,
     optimize_hyperparameters,
     parameter_groups,
+    parameters_filter,
 )
 from .train import _all_finite, fit
 
@@ -413,6 +416,7 @@ def marglik_scan(
     prior_precision: float = 1.0,
     noise_std: float = 1.0,
     burn_in: int = 0,
+    hyperparameters: Callable[[Any], Any] | None = None,
 ) -> FusedMargLikResult:
     """Marginal-likelihood training for regression in one compiled program (Immer et al. 2021,
     Algorithm 1, full batch): ``rounds`` times, ``epochs_per_round`` Adam steps on
@@ -432,6 +436,10 @@ def marglik_scan(
     A step with a non-finite loss or gradient leaves the parameters where they were (the run is
     reported as ``diverged``); the parameters of the round with the best evidence are returned.
     For small networks (``P`` up to a few thousand: the curvature is a dense ``P x P``).
+    ``hyperparameters(model)`` selects arrays that are held fixed and kept out of the prior and the
+    curvature (e.g. learned conserved quantities and the flow times of a
+    :class:`~physbias.dynamics.SymmetrizedHamiltonianNN`); they are traced, so other values of them
+    reuse the compilation.
     """
     for name, v in (("rounds", rounds), ("epochs_per_round", epochs_per_round), ("hyper_steps", hyper_steps)):
         if not isinstance(v, int) or v < 1:
@@ -447,12 +455,14 @@ def marglik_scan(
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a positive number, got {v!r}")
     x, y, _ = _check_data(model, data, "regression")
-    params, static = eqx.partition(model, eqx.is_inexact_array)
+    spec = parameters_filter(model, hyperparameters)
+    params, static = eqx.partition(model, spec)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     hyper0 = jnp.log(jnp.asarray([prior_precision, noise_std], dtype))
     out = _marglik_scan(
         params,
         static,
+        spec if hyperparameters is not None else None,
         x,
         y,
         hyper0,
@@ -476,16 +486,22 @@ def marglik_scan(
 
 
 @eqx.filter_jit
-def _marglik_scan(params, static, x, y, hyper0, rounds, epochs, lr, hyper_steps, hyper_lr, burn_in):
+def _marglik_scan(params, static, spec, x, y, hyper0, rounds, epochs, lr, hyper_steps, hyper_lr, burn_in):
     n = x.shape[0]
     model0 = eqx.combine(params, static)
-    sizes = tuple(s for _, s in parameter_groups(model0))
+    trainable = eqx.is_inexact_array if spec is None else spec
+    sizes = tuple(s for _, s in parameter_groups(model0, trainable))
     k = int(np.prod(eqx.filter_eval_shape(model0, x[0]).shape))
     weights_opt, hyper_opt = optax.adam(lr), optax.adam(hyper_lr)
 
     def map_objective(p, hyper):
         delta, sigma = jnp.exp(hyper[0]), jnp.exp(hyper[1])
-        return map_loss("regression", delta, sigma, n)(eqx.combine(p, static), (x, y))
+        model = eqx.combine(p, static)
+        if spec is None:
+            return map_loss("regression", delta, sigma, n)(model, (x, y))
+        # Fixed arrays are outside the prior: the prior is over the trained leaves `p` alone.
+        prior = sum(jnp.sum(a**2) for a in jax.tree_util.tree_leaves(p))
+        return map_loss("regression", 0.0, sigma, n)(model, (x, y)) + 0.5 * delta * prior / n
 
     def weight_step(carry, _):
         p, state, ok, hyper = carry
@@ -500,7 +516,7 @@ def _marglik_scan(params, static, x, y, hyper0, rounds, epochs, lr, hyper_steps,
         p, state, ok, hyper, best = carry
         (p, state, ok, _), losses = jax.lax.scan(weight_step, (p, state, ok, hyper), None, length=epochs)
         fit_term, squared, ggn = _laplace_arrays(
-            eqx.combine(p, static), x, y, "regression", "full", 64, sizes, eqx.is_inexact_array
+            eqx.combine(p, static), x, y, "regression", "full", 64, sizes, trainable
         )
         # One prior precision for all parameters (one group); the spectrum makes each evidence
         # evaluation O(P).

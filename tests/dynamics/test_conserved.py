@@ -224,3 +224,23 @@ def test_noethers_razor_learns_the_sho_rotation():
     assert generator_cosine(g, unitary_algebra(1).generators()[0]) > 0.95
     terms = elbo_terms(result.posterior, train, jax.random.key(4), n_samples=4, prior_variance=1.0)
     assert math.isfinite(terms["neg_elbo_per_n"]) and terms["nll_per_n"] < 0  # fits below the noise scale
+
+
+def test_orbit_flow_times_sweep_one_full_orbit_or_the_learned_extent():
+    from physbias.dynamics import orbit_flow_times
+
+    with jax.enable_x64(True):
+        # C = 0.3 (q^2 + p^2): the flow is a rotation at rate 0.3 * scale; 6 times give the cyclic group C6.
+        c = QuadraticConservedQuantities(2, 1, quadratic=0.6 * np.eye(2)[None], linear=np.zeros((1, 2)))
+        taus = orbit_flow_times(c, 6)
+        angles = np.array([np.arctan2(*np.asarray(c.flow_matrix(t))[[1, 0], [0, 0]]) for t in taus])
+        np.testing.assert_allclose(
+            np.sort(np.mod(-angles, 2 * np.pi)), 2 * np.pi * np.arange(6) / 6, atol=1e-9
+        )
+        # A hyperbolic generator (q p) does not close: the grid of the measure's support.
+        h = QuadraticConservedQuantities(
+            2, 1, quadratic=np.array([[[0.0, 1.0], [1.0, 0.0]]]), linear=np.zeros((1, 2))
+        )
+        np.testing.assert_allclose(np.asarray(orbit_flow_times(h, 4)).ravel(), [-1.0, -0.5, 0.0, 0.5])
+    with pytest.raises(ValueError, match="n_quantities=1"):
+        orbit_flow_times(QuadraticConservedQuantities(2, 2), 4)

@@ -278,3 +278,35 @@ def test_marglik_scan_returns_the_evidence_of_its_model_and_raises_it():
     for bad in ({"rounds": 0}, {"learning_rate": -1.0}, {"noise_std": float("nan")}):
         with pytest.raises(ValueError):
             marglik_scan(model, (x, y), **bad)
+
+
+class _ScaledOutput(eqx.Module):
+    net: eqx.nn.MLP
+    scale: jax.Array
+
+    def __call__(self, x):
+        return self.scale * self.net(x)
+
+
+def test_marglik_scan_holds_hyperparameters_fixed_and_outside_the_evidence():
+    from physbias.evidence import laplace as laplace_fn
+    from physbias.marglik import marglik_scan
+
+    x = jax.random.uniform(jax.random.key(31), (60, 1), jnp.float64, -3, 3)
+    y = 2.0 * jnp.sin(x[:, 0]) + 0.1 * jax.random.normal(jax.random.key(32), (60,), jnp.float64)
+    net = eqx.nn.MLP(1, "scalar", 8, 1, activation=jnp.tanh, key=jax.random.key(33), dtype=jnp.float64)
+    model = _ScaledOutput(net, jnp.asarray(2.0, jnp.float64))
+    r = marglik_scan(
+        model, (x, y), rounds=2, epochs_per_round=300, hyper_steps=100, hyperparameters=lambda m: m.scale
+    )
+    assert float(r.model.scale) == 2.0  # held fixed
+    assert not r.diverged and r.noise_std < 0.3
+    # The evidence is that of the network's parameters alone (P excludes the scale).
+    direct = laplace_fn(r.model, (x, y), curvature="full", hyperparameters=lambda m: m.scale)
+    assert float(direct.log_evidence(r.prior_precision, r.noise_std)) == pytest.approx(
+        r.log_evidence, rel=1e-8
+    )
+    counted = laplace_fn(r.model, (x, y), curvature="full")
+    assert float(counted.log_evidence(r.prior_precision, r.noise_std)) != pytest.approx(
+        r.log_evidence, rel=1e-6
+    )

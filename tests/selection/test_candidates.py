@@ -101,3 +101,19 @@ def test_rotation_generators_rotate_every_group_alike(layout):
         for b in blocks:
             np.testing.assert_allclose(b, blocks[0], atol=1e-12)
             assert abs(np.linalg.det(b) - 1.0) < 1e-12
+
+
+def test_noether_candidate_builds_a_symmetrised_hamiltonian_network():
+    from physbias.dynamics import SymmetrizedHamiltonianNN
+    from physbias.selection import NOETHER_SAMPLES, build_dynamics_model, propose_dynamics
+
+    c = parse_candidate("noether")
+    assert c.base == "noether" and c.strength == "hard"
+    field = build_dynamics_model(c, 2, width=8, depth=1, key=jax.random.key(0))
+    assert isinstance(field, SymmetrizedHamiltonianNN) and field.flow_times.shape == (NOETHER_SAMPLES, 1)
+    assert field.net.activation is jax.nn.softplus  # as hnn: the evidence compares like with like
+    assert "noether" not in propose_dynamics(2, "any")  # by name only (a minute a seed)
+    with pytest.raises(ValueError, match="even state size"):
+        build_dynamics_model(c, 3, width=8, depth=1, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="no soft version"):
+        parse_candidate("noether:soft")

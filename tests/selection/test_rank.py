@@ -73,3 +73,49 @@ def test_dynamics_energy_conservation_is_decided_by_the_evidence(system, conserv
     data = TrajectoryDataset(np.asarray(states, np.float32), 0.1, "velocity", system)
     sel = select_dynamics(data, settings=SelectionSettings(seeds=2, width=32, rounds=3, epochs_per_round=400))
     assert (sel.best == "hnn") == conserves
+
+
+def _oscillator(n_trajectories=10, steps=30):
+    import jax
+
+    from physbias.systems import get_system, sample_trajectories
+
+    states = sample_trajectories(get_system("spring"), jax.random.key(0), n_trajectories, 0.1, steps)
+    return TrajectoryDataset(np.asarray(states, np.float32), 0.1, "velocity", "spring")
+
+
+def test_noether_candidate_is_ranked_with_its_learned_quantity():
+    tiny = SelectionSettings(
+        seeds=1,
+        width=8,
+        depth=1,
+        rounds=1,
+        epochs_per_round=50,
+        burn_in=50,
+        hyper_steps=20,
+        symmetry_epochs=50,
+    )
+    sel = select_dynamics(_oscillator(4, 10), candidates=["hnn", "noether"], settings=tiny)
+    row = next(r for r in sel.rows if r["candidate"] == "noether")
+    assert np.isfinite(row["log_evidence_per_point"]) and row["bias"] == "conserves energy"
+    assert row["learned"].startswith("C = ")
+    model = sel.models["noether"]
+    assert model.dynamics.flow_times.shape == (8, 1) and model.dynamics.conserved.n_quantities == 1
+    with pytest.raises(ValueError, match="symmetry_epochs"):
+        SelectionSettings(symmetry_epochs=0)
+
+
+@pytest.mark.slow
+def test_noether_finds_the_oscillators_rotation_and_conserves_energy():
+    import re
+
+    sel = select_dynamics(
+        _oscillator(), candidates=["node", "noether"], settings=SelectionSettings(seeds=1, rounds=4)
+    )
+    assert sel.best == "noether"  # the conservative model wins against the free field
+    learned = next(r for r in sel.rows if r["candidate"] == "noether")["learned"]
+    # C = q^2 + p^2 up to scale (both coefficients near 1, nothing else above 5% of them).
+    coefficients = {name: float(c) for c, name in re.findall(r"(-?[\d.]+) (q1\^2|p1\^2)", learned)}
+    assert set(coefficients) == {"q1^2", "p1^2"}, learned
+    assert abs(abs(coefficients["q1^2"]) - abs(coefficients["p1^2"])) < 0.1, learned
+    assert re.sub(r"-?[\d.]+ (q1\^2|p1\^2)", "", learned).strip(" C=+-") == "", learned

@@ -82,6 +82,41 @@ def sample_flow_times(key: PRNGKeyArray, n_samples: int, n_quantities: int, dtyp
     return direction * radius
 
 
+def orbit_flow_times(quantities: QuadraticConservedQuantities, n_samples: int, *, tol: float = 1e-6) -> Array:
+    """``(n_samples, 1)`` evenly spaced flow times over one full orbit of a single quadratic
+    conserved quantity, or over its learned extent ``[-1, 1)`` when the orbit does not close.
+
+    When the generator's linear part ``J A`` has purely imaginary eigenvalues ``+-i omega_j`` (``A``
+    definite: a compact, rotation-like symmetry) and the flow closes after ``2 pi / omega``
+    (one frequency, as for the harmonic oscillator's ``q^2 + p^2``), the times
+    ``tau_s = (2 s / S - 1) pi / (scale omega)`` make the average over them the average over the
+    cyclic group ``C_S`` of that rotation: a deterministic quadrature of the full symmetry, where
+    random times (:func:`sample_flow_times`) give a Monte-Carlo estimate of a partial one. Otherwise
+    (several frequencies, real eigenvalues: a non-compact symmetry such as a translation) the times
+    are the grid ``2 s / S - 1`` of the symmetrisation measure's support.
+    """
+    if not isinstance(quantities, QuadraticConservedQuantities) or quantities.n_quantities != 1:
+        raise ValueError(
+            "orbit_flow_times: `quantities` must be one QuadraticConservedQuantities (n_quantities=1), got "
+            f"{type(quantities).__name__}"
+        )
+    _check_count(n_samples, "n_samples", "orbit_flow_times")
+    d = quantities.state_size
+    grid = -1.0 + 2.0 * np.arange(n_samples) / n_samples
+    linear = np.asarray(quantities.generators()[0, :d, :d], np.float64)
+    eig = np.linalg.eigvals(linear)
+    omega = np.abs(eig.imag)
+    size = max(float(np.max(np.abs(eig))), 1e-300)
+    closes = (
+        np.all(np.abs(eig.real) <= tol * size)
+        and np.min(omega) > tol * size
+        and np.ptp(omega) <= tol * size + 1e-3 * np.max(omega)
+    )
+    if closes:
+        grid = grid * math.pi / (quantities.scale * float(np.max(omega)))
+    return jnp.asarray(grid[:, None], quantities.quadratic.dtype)
+
+
 class AbstractConservedQuantities(eqx.Module):
     """``K`` observables ``C_k(x)`` on canonical states of size ``state_size`` and the flow
     ``Phi^tau`` of ``sum_k tau_k C_k`` for time ``scale``."""

@@ -3,7 +3,8 @@
 - :func:`select_regression`: symmetries of a regression table (parities, permutations of input
   groups, rotations of 2-D/3-D input vectors, scalings), hard and soft;
 - :func:`select_dynamics`: dynamics models of trajectories (Neural ODE, second-order NODE,
-  Hamiltonian and Lagrangian networks);
+  Hamiltonian and Lagrangian networks, and Noether's razor: a Hamiltonian network symmetrised
+  over a learned conserved quantity);
 - :mod:`~physbias.selection.candidates`: the candidates by name, and the models they build.
 
 Ranking uses the Laplace evidence of networks trained by marginal likelihood, averaged over
@@ -13,9 +14,11 @@ seeds, and needs no validation data (seed 003's "automatic inductive bias").
 from .candidates import (
     CONSERVATIVE,
     DYNAMICS_NAMES,
+    NOETHER_SAMPLES,
     REGRESSION_NAMES,
     Candidate,
     Layout,
+    build_dynamics_model,
     build_regression_model,
     parse_candidate,
     propose_dynamics,
@@ -29,9 +32,11 @@ __all__ = [
     "Candidate",
     "DYNAMICS_NAMES",
     "Layout",
+    "NOETHER_SAMPLES",
     "REGRESSION_NAMES",
     "Selection",
     "SelectionSettings",
+    "build_dynamics_model",
     "build_regression_model",
     "parse_candidate",
     "propose_dynamics",
