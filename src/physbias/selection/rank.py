@@ -131,7 +131,7 @@ def _train_noether(model, data, settings: SelectionSettings, noise_std: float, s
     Returns ``(model, log evidence, noise std, the learned quantity in the data's units)``.
     """
     # The search uses ELU, as the reference does: with softplus the quantity found varied by seed
-    # (q p, or q^2 + p^2 with cross terms), with ELU it was q^2 + p^2 on every seed tried; the
+    # (q p on one probe seed, a sheared ellipse on another), with ELU it was q^2 + p^2 on both; the
     # evidence network keeps softplus, as ``hnn``, whose smooth second derivatives fit better.
     searcher = eqx.tree_at(lambda m: m.dynamics.net.activation, model, jax.nn.elu)
     first = noether_fit(
