@@ -115,6 +115,21 @@ def _split(n: int, holdout: float | None, key) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
+def _marglik(model, data, settings: SelectionSettings, noise_std: float, hyperparameters=None):
+    """:func:`~physbias.marglik.marglik_scan` with the selection's training settings."""
+    return marglik_scan(
+        model,
+        data,
+        rounds=settings.rounds,
+        epochs_per_round=settings.epochs_per_round,
+        learning_rate=settings.learning_rate,
+        hyper_steps=settings.hyper_steps,
+        noise_std=noise_std,
+        burn_in=settings.burn_in,
+        hyperparameters=hyperparameters,
+    )
+
+
 def _train_noether(model, data, settings: SelectionSettings, noise_std: float, scale: float, key):
     """Noether's razor, then the Laplace evidence of what it found.
 
@@ -146,17 +161,7 @@ def _train_noether(model, data, settings: SelectionSettings, noise_std: float, s
     found = first.conserved
     times = orbit_flow_times(found, NOETHER_SAMPLES)
     model = eqx.tree_at(lambda m: (m.dynamics.conserved, m.dynamics.flow_times), model, (found, times))
-    r = marglik_scan(
-        model,
-        data,
-        rounds=settings.rounds,
-        epochs_per_round=settings.epochs_per_round,
-        learning_rate=settings.learning_rate,
-        hyper_steps=settings.hyper_steps,
-        noise_std=noise_std,
-        burn_in=settings.burn_in,
-        hyperparameters=lambda m: m.dynamics.flow_times,
-    )
+    r = _marglik(model, data, settings, noise_std, hyperparameters=lambda m: m.dynamics.flow_times)
     # C in the data's units: x_scaled = x / scale.
     a, b = quadratic_of_generator(np.asarray(r.model.dynamics.conserved.generators()[0]))
     formula = describe_quadratic(a / scale**2, b / scale)
@@ -167,16 +172,7 @@ def _train(model, data, settings: SelectionSettings, learned_extent: bool, noise
     """Marginal-likelihood training from the initial noise ``noise_std``; returns ``(model, log
     evidence, noise std, what was learned)``."""
     if not learned_extent:
-        r = marglik_scan(
-            model,
-            data,
-            rounds=settings.rounds,
-            epochs_per_round=settings.epochs_per_round,
-            learning_rate=settings.learning_rate,
-            hyper_steps=settings.hyper_steps,
-            noise_std=noise_std,
-            burn_in=settings.burn_in,
-        )
+        r = _marglik(model, data, settings, noise_std)
         return r.model, r.log_evidence, r.noise_std, None
     # The extent is a hyperparameter: learned up the evidence, whose curvature is recomputed and
     # differentiated every epoch (about 0.3 s an epoch for a 1000-parameter network on 200
