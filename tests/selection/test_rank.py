@@ -98,7 +98,7 @@ def test_noether_candidate_is_ranked_with_its_learned_quantity():
     sel = select_dynamics(_oscillator(4, 10), candidates=["hnn", "noether"], settings=tiny)
     row = next(r for r in sel.rows if r["candidate"] == "noether")
     assert np.isfinite(row["log_evidence_per_point"]) and row["bias"] == "conserves energy"
-    assert row["learned"].startswith("C = ")
+    assert row["learned"].startswith("C = ") and "(refined: " in row["learned"]
     model = sel.models["noether"]
     assert model.dynamics.flow_times.shape == (8, 1) and model.dynamics.conserved.n_quantities == 1
     with pytest.raises(ValueError, match="symmetry_epochs"):
@@ -113,7 +113,8 @@ def test_noether_finds_the_oscillators_rotation_and_conserves_energy():
         _oscillator(), candidates=["node", "noether"], settings=SelectionSettings(seeds=1, rounds=4)
     )
     assert sel.best == "noether"  # the conservative model wins against the free field
-    learned = next(r for r in sel.rows if r["candidate"] == "noether")["learned"]
+    # The razor's quantity (the refined one follows in brackets).
+    learned = next(r for r in sel.rows if r["candidate"] == "noether")["learned"].split(" (refined")[0]
     # C = q^2 + p^2 up to scale (both coefficients near 1, nothing else above 5% of them).
     coefficients = {name: float(c) for c, name in re.findall(r"(-?[\d.]+) (q1\^2|p1\^2)", learned)}
     assert set(coefficients) == {"q1^2", "p1^2"}, learned
