@@ -33,8 +33,8 @@ from ._registry import Experiment
 
 # task -> (system, candidates (None: the proposals), the known answer(s), how the answer reads).
 # Noether's razor (a minute a seed) is ranked where it decides something, in both directions: the
-# pendulum has no quadratic conserved quantity besides none (energy alone: hnn), the harmonic
-# oscillator has q^2 + p^2 (noether against the plain hnn).
+# pendulum conserves its energy but no quadratic quantity (hnn), the harmonic oscillator conserves
+# q^2 + p^2 (noether against the plain hnn).
 DYNAMICS_TASKS = {
     "undamped-pendulum": (
         "pendulum",

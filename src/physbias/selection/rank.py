@@ -174,10 +174,14 @@ def _train_noether(model, data, settings: SelectionSettings, noise_std: float, s
     return r.model, r.log_evidence, r.noise_std, f"C = {found_text} (refined: {refined_text})"
 
 
-def _train(model, data, settings: SelectionSettings, learned_extent: bool, noise_std: float):
-    """Marginal-likelihood training from the initial noise ``noise_std``; returns ``(model, log
-    evidence, noise std, what was learned)``."""
-    if not learned_extent:
+def _train(
+    model, data, settings: SelectionSettings, candidate: Candidate, noise_std: float, scale: float, key
+):
+    """Marginal-likelihood training of ``candidate``'s model from the initial noise ``noise_std``;
+    returns ``(model, log evidence, noise std, what was learned)``."""
+    if candidate.base == "noether":
+        return _train_noether(model, data, settings, noise_std, scale, key)
+    if not candidate.learned_extent:
         r = _marglik(model, data, settings, noise_std)
         return r.model, r.log_evidence, r.noise_std, None
     # The extent is a hyperparameter: learned up the evidence, whose curvature is recomputed and
@@ -237,17 +241,14 @@ def _rank_x64(task, candidates, build, train, test, scales, settings, describe, 
             key = jax.random.fold_in(jax.random.key(seed), s)
             with jax.numpy_dtype_promotion("standard"):
                 model = cast(build(c, key), jnp.float64)
-                if c.base == "noether":
-                    trained, log_z, sigma, extent = _train_noether(
-                        model, data, settings, noise0, sx, jax.random.fold_in(key, 1)
-                    )
-                else:
-                    trained, log_z, sigma, extent = _train(model, data, settings, c.learned_extent, noise0)
+                trained, log_z, sigma, learned = _train(
+                    model, data, settings, c, noise0, sx, jax.random.fold_in(key, 1)
+                )
             # Back to the data's units: log p(y) = log p(y / s_y) - N K log s_y.
             evidences.append((log_z - n * k * math.log(sy)) / n)
-            fits.append((trained, sigma * sy, extent))
+            fits.append((trained, sigma * sy, learned))
         best = int(np.argmax(evidences))
-        trained, sigma, extent = fits[best]
+        trained, sigma, learned = fits[best]
         predict = jax.jit(jax.vmap(trained))
 
         def rmse(xs, ys, predict=predict):
@@ -263,7 +264,7 @@ def _rank_x64(task, candidates, build, train, test, scales, settings, describe, 
             "train_rmse": rmse(x, y),
             "noise_std": float(sigma),
             "heldout_rmse": rmse(*test) if test is not None and len(test[0]) else "",
-            "learned": extent or "",
+            "learned": learned or "",
             "seconds": round(time.perf_counter() - start, 2),
         }
         rows.append(row)
