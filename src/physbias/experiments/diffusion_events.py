@@ -1,7 +1,9 @@
 """``physbias run diffusion-events``: sampling rare events of a chaotic system with a diffusion model,
 and their probabilities from likelihoods (M22; Finzi et al., ICML 2023, seed 004).
 
-A VE diffusion is trained on windows of Lorenz-63 trajectories (state / 20, ``dt = 0.1``, burn-in 3).
+A VE diffusion is trained on windows of Lorenz-63 trajectories (state / 20, ``dt = 0.1``, burn-in 3
+from the reference's start, standard normal in the divided units: mostly the attractor, with the
+slow spirals out of the fixed points ``C±`` that such starts leave, which are the quiet windows).
 Events are thresholds on a statistic of a window (:data:`physbias.systems.WINDOW_STATISTICS`), set
 to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
 
@@ -399,7 +401,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     ]
     notes = [
         f"{config.system}: {config.n_train} training windows of {config.length} steps (dt = {config.dt}, "
-        f"burn-in {config.burn_in}); VE diffusion sigma in [{config.sigma_min}, {config.sigma_max}], "
+        f"burn-in {config.burn_in} from the reference's start, N(0, I) in the divided units); VE diffusion sigma in [{config.sigma_min}, {config.sigma_max}], "
         f"log-uniform training noise, {steps} Adam steps"
         + (f", the parameters' moving average (decay {config.ema_decay:g})" if config.ema_decay else "")
         + f"; {config.sample_steps} Euler-Maruyama steps "

@@ -39,8 +39,11 @@ class Lorenz63(eqx.Module):
         return jnp.stack([self.sigma * (y - x), x * (self.rho - w) - y, x * y - self.beta * w])
 
     def sample_initial(self, key: PRNGKeyArray) -> Float[Array, " 3"]:
-        """A standard normal start; the burn-in carries it onto the attractor."""
-        return jax.random.normal(key, (3,))
+        """``scale * N(0, I)``: the reference's start, standard normal in the observed (divided)
+        units. A start near the origin instead (``N(0, I)`` in the system's own units) is still on
+        the origin's unstable manifold after a burn-in of 3: every window is then nearly the same
+        first excursion (``z`` spread 1.9 instead of 8.6, peaks of 30 instead of 43-47)."""
+        return self.scale * jax.random.normal(key, (3,))
 
 
 class FitzHughNagumo(eqx.Module):
