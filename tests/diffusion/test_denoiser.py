@@ -1,9 +1,10 @@
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physbias.diffusion import Denoiser, GaussianDenoiser, WindowMLP
+from physbias.diffusion import Denoiser, GaussianDenoiser, WindowMLP, WindowMLPConv
 
 
 def _gaussian(d=3, seed=0):
@@ -32,8 +33,9 @@ def test_gaussian_denoiser_is_the_posterior_mean_by_monte_carlo():
     np.testing.assert_allclose(coef[:3].T, expected, atol=0.01)
 
 
-def test_preconditioned_denoiser_starts_at_the_skip_connection():
-    net = WindowMLP((5, 2), jax.random.key(0), width=16, depth=2)
+@pytest.mark.parametrize("network", [WindowMLP, WindowMLPConv])
+def test_preconditioned_denoiser_starts_at_the_skip_connection(network):
+    net = network((5, 2), jax.random.key(0), width=16, depth=2)
     den = Denoiser(net)
     x = jax.random.normal(jax.random.key(1), (5, 2))
     for sigma in (0.01, 1.0, 50.0):
@@ -49,3 +51,30 @@ def test_window_mlp_refuses_bad_sizes():
         WindowMLP((0, 2), jax.random.key(0))
     with pytest.raises(ValueError, match="cov"):
         GaussianDenoiser(jnp.zeros(3), jnp.eye(2))
+
+
+def test_window_mlp_conv_head_is_a_local_convolution_over_time():
+    net = WindowMLPConv((12, 2), jax.random.key(0), width=16, depth=1, features=3, conv_layers=2)
+    out = net.out
+    net = eqx.tree_at(lambda m: m.out, net, eqx.nn.Linear(out.in_features, 2, key=jax.random.key(1)))
+    x = jax.random.normal(jax.random.key(2), (12, 2))
+    bump = x.at[0].add(1.0)
+    # With the trunk's per-step features switched off, what reaches step t comes from steps t-2..t+2
+    # (two kernel-3 layers): a change at step 0 reaches steps 0-2 only.
+    local = eqx.tree_at(
+        lambda m: (m.to_features.weight, m.to_features.bias),
+        net,
+        (net.to_features.weight * 0.0, net.to_features.bias * 0.0),
+    )
+    change = jnp.abs(local(bump, 0.1) - local(x, 0.1)).max(axis=1)
+    assert bool(jnp.all(change[:3] > 1e-6)) and bool(jnp.all(change[3:] == 0.0)), change
+    # The trunk sees the whole window: through it, the same change reaches the far end.
+    change = jnp.abs(net(bump, 0.1) - net(x, 0.1)).max(axis=1)
+    assert float(change[-1]) > 1e-6
+
+
+def test_window_mlp_conv_refuses_bad_sizes():
+    with pytest.raises(ValueError, match="shape"):
+        WindowMLPConv((10,), jax.random.key(0))
+    with pytest.raises(ValueError, match="conv_layers"):
+        WindowMLPConv((10, 3), jax.random.key(0), conv_layers=0)

@@ -9,7 +9,7 @@ ICML 2023), or from the guided sampler's paths weighted against the plain sample
 (:func:`weighted_sample`, :func:`event_log_probability_from_paths`).
 """
 
-from .denoiser import Denoiser, GaussianDenoiser, WindowMLP
+from .denoiser import Denoiser, GaussianDenoiser, WindowMLP, WindowMLPConv
 from .events import PROBIT_TO_LOGISTIC, EventConditionedScore, GaussianPosterior, check_event, event_satisfied
 from .likelihood import log_likelihood
 from .losses import denoising_loss
@@ -33,6 +33,7 @@ __all__ = [
     "SMCEstimate",
     "SMCResult",
     "WindowMLP",
+    "WindowMLPConv",
     "check_event",
     "denoising_loss",
     "event_log_probability",
