@@ -89,6 +89,14 @@ class WindowMLPConv(eqx.Module):
     denoising loss of 0.35 where a :class:`WindowMLP` of the same trunk stalls at 0.55, and its
     samples have the data's spread of ``z`` (0.374 against 0.376; the MLP's 0.354) and the data's
     roughness, for twice the cost of a step.
+
+    Args:
+        shape: ``(length, channels)`` of one window.
+        key: initialisation key.
+        width, depth: the trunk's hidden width and number of residual layers (as :class:`WindowMLP`).
+        features: numbers per time step that the trunk hands to the head.
+        conv_width, conv_layers: the head's channels and number of residual convolutions.
+        fourier_features: random Fourier features of the noise level (``2 x`` this many inputs).
     """
 
     shape: tuple[int, int] = eqx.field(static=True)
