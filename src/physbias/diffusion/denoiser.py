@@ -61,17 +61,10 @@ class WindowMLP(eqx.Module):
         self.inp = eqx.nn.Linear(size + 2 * features, width, key=keys[1])
         self.hidden = [eqx.nn.Linear(width, width, key=k) for k in keys[3 : 3 + depth]]
         self.embed = [eqx.nn.Linear(2 * features, width, key=k) for k in keys[3 + depth :]]
-        out = eqx.nn.Linear(width, size, key=keys[2])
-        # A zero last layer starts D at c_skip x: the best denoiser that ignores the data.
-        self.out = eqx.tree_at(lambda m: (m.weight, m.bias), out, (out.weight * 0.0, out.bias * 0.0))
+        self.out = _zero_linear(eqx.nn.Linear(width, size, key=keys[2]))
 
     def __call__(self, x: Float[Array, " *shape"], c_noise: Float[Array, ""]) -> Float[Array, " *shape"]:
-        phase = c_noise * self.frequencies
-        emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
-        h = jax.nn.silu(self.inp(jnp.concatenate([x.reshape(-1), emb])))
-        for layer, e in zip(self.hidden, self.embed, strict=True):
-            h = h + jax.nn.silu(layer(h) + e(emb))
-        return self.out(h).reshape(self.shape)
+        return self.out(_trunk(self, x, c_noise)).reshape(self.shape)
 
 
 class WindowMLPConv(eqx.Module):
@@ -147,32 +140,36 @@ class WindowMLPConv(eqx.Module):
         self.to_features = eqx.nn.Linear(width, length * features, key=keys[2])
         self.lift = eqx.nn.Linear(channels + features, conv_width, key=keys[3])
         self.convs = [eqx.nn.Linear(3 * conv_width, conv_width, key=k) for k in keys[5 + 2 * depth :]]
-        out = eqx.nn.Linear(conv_width, channels, key=keys[4])
-        # A zero last layer starts D at c_skip x, as WindowMLP does.
-        self.out = eqx.tree_at(lambda m: (m.weight, m.bias), out, (out.weight * 0.0, out.bias * 0.0))
+        self.out = _zero_linear(eqx.nn.Linear(conv_width, channels, key=keys[4]))
 
     def __call__(
         self, x: Float[Array, "length channels"], c_noise: Float[Array, ""]
     ) -> Float[Array, "length channels"]:
-        length = self.shape[0]
-        phase = c_noise * self.frequencies
-        emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
-        h = jax.nn.silu(self.inp(jnp.concatenate([x.reshape(-1), emb])))
-        for layer, e in zip(self.hidden, self.embed, strict=True):
-            h = h + jax.nn.silu(layer(h) + e(emb))
-        per_step = self.to_features(h).reshape(length, self.features)
-        u = jax.nn.silu(_pointwise(self.lift, jnp.concatenate([x, per_step], axis=1)))
+        per_step = self.to_features(_trunk(self, x, c_noise)).reshape(self.shape[0], self.features)
+        u = jax.nn.silu(jax.vmap(self.lift)(jnp.concatenate([x, per_step], axis=1)))
         for conv in self.convs:
             # Kernel 3 as one product: each step's row holds its left, own and right neighbour.
             padded = jnp.pad(u, ((1, 1), (0, 0)))
             taps = jnp.concatenate([padded[:-2], padded[1:-1], padded[2:]], axis=1)
-            u = u + jax.nn.silu(_pointwise(conv, taps))
-        return _pointwise(self.out, u)
+            u = u + jax.nn.silu(jax.vmap(conv)(taps))
+        return jax.vmap(self.out)(u)
 
 
-def _pointwise(layer: eqx.nn.Linear, rows: Float[Array, "n a"]) -> Float[Array, "n b"]:
-    """``layer`` applied to every row of ``rows`` as one matrix product."""
-    return rows @ layer.weight.T + layer.bias[None]
+def _trunk(net, x, c_noise) -> Float[Array, " width"]:
+    """The residual MLP shared by :class:`WindowMLP` and :class:`WindowMLPConv`: the whole window
+    and random Fourier features of ``c_noise`` in, the noise level added to every hidden layer."""
+    phase = c_noise * net.frequencies
+    emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
+    h = jax.nn.silu(net.inp(jnp.concatenate([x.reshape(-1), emb])))
+    for layer, e in zip(net.hidden, net.embed, strict=True):
+        h = h + jax.nn.silu(layer(h) + e(emb))
+    return h
+
+
+def _zero_linear(layer: eqx.nn.Linear) -> eqx.nn.Linear:
+    """``layer`` with zero weight and bias: a last layer that starts ``D`` at ``c_skip x``, the best
+    denoiser that ignores the data."""
+    return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (layer.weight * 0.0, layer.bias * 0.0))
 
 
 class Denoiser(eqx.Module):
