@@ -93,7 +93,9 @@ def main() -> None:
         eqx.tree_serialise_leaves(args.save, denoiser)
 
     draw = eqx.filter_jit(
-        lambda k: sample(denoiser.score, k, 2000, shape, sigma_min=1e-3, sigma_max=20.0, steps=500, denoise=True)
+        lambda k: sample(
+            denoiser.score, k, 2000, shape, sigma_min=1e-3, sigma_max=20.0, steps=500, denoise=True
+        )
     )
     start = time.perf_counter()
     chunks = [np.asarray(draw(jax.random.fold_in(k_sample, i))) for i in range(args.samples // 2000)]
@@ -117,7 +119,8 @@ def main() -> None:
     print_table(
         rows,
         title=(
-            f"diffusion_tails: {args.network} width {args.width}, {args.n_train} windows, {args.epochs} epochs "
+            f"diffusion_tails: {args.network} width {args.width}, {args.n_train} windows, "
+            f"{args.epochs} epochs "
             f"({steps} steps, {train_seconds:.0f} s, loss {float(np.asarray(trained.losses)[-1]):.3f}); "
             f"{args.samples} samples in {sample_seconds:.0f} s; z spread {samples[..., 2].std():.3f} "
             f"(data {mc[:50_000, :, 2].std():.3f}); {environment()['device']}"

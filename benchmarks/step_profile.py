@@ -148,8 +148,9 @@ def main() -> None:
         total = sum(by_kind.values())
         print_table(
             [{"kind": k, "ms / step": v, "share": v / total} for k, v in by_kind.items()],
-            title=f"{name}: batch {args.batch}, width {args.width}: {total:.2f} ms of work per step and thread "
-            f"({threads} threads) in {wall:.2f} ms of wall time per step (untraced), busy {total / wall:.0%}; {device}",
+            title=f"{name}: batch {args.batch}, width {args.width}: {total:.2f} ms of work per step and "
+            f"thread ({threads} threads) in {wall:.2f} ms of wall time per step (untraced), "
+            f"busy {total / wall:.0%}; {device}",
         )
         print_table(rows, title=f"{name}: the {args.top} most expensive operations")
 
