@@ -49,9 +49,7 @@ class WindowMLP(eqx.Module):
         depth: int = 3,
         features: int = 32,
     ):
-        for name, value in (("width", width), ("depth", depth), ("features", features)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        _check_sizes(width=width, depth=depth, features=features)
         if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
             raise ValueError(f"`shape` must be a tuple of positive sizes, got {shape!r}")
         self.shape = tuple(shape)
@@ -115,7 +113,7 @@ class WindowMLPConv(eqx.Module):
         conv_layers: int = 2,
         fourier_features: int = 32,
     ):
-        sizes = dict(
+        _check_sizes(
             width=width,
             depth=depth,
             features=features,
@@ -123,9 +121,6 @@ class WindowMLPConv(eqx.Module):
             conv_layers=conv_layers,
             fourier_features=fourier_features,
         )
-        for name, value in sizes.items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
         if len(shape) != 2 or any(not isinstance(s, int) or s < 1 for s in shape):
             raise ValueError(f"`shape` must be (length, channels) of positive sizes, got {shape!r}")
         self.shape, self.features = tuple(shape), features
@@ -153,6 +148,13 @@ class WindowMLPConv(eqx.Module):
             taps = jnp.concatenate([padded[:-2], padded[1:-1], padded[2:]], axis=1)
             u = u + jax.nn.silu(jax.vmap(conv)(taps))
         return jax.vmap(self.out)(u)
+
+
+def _check_sizes(**sizes) -> None:
+    """Raise ``ValueError`` naming the first size that is not a positive integer."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
 
 
 def _trunk(net, x, c_noise) -> Float[Array, " width"]:
