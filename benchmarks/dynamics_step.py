@@ -52,18 +52,46 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import torch_reference  # noqa: E402
 
 
-def step_flops(model, data) -> float:
-    """FLOPs of one Adam step as counted by XLA's cost analysis."""
+def adam_step(model, data):
+    """``(step, params, state)``: one full-batch Adam step of ``derivative_loss`` on ``data`` as a
+    function ``step(params, state) -> (params, state, loss)``, and its starting arguments (the
+    hand-written step that `fit` fuses; also used by `step_profile.py`)."""
     opt = optax.adam(1e-3)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     loss = derivative_loss()
+    batch = data.as_tuple()
 
-    def step(params, state, batch):
+    def step(params, state):
         value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch, None))(params)
         updates, state = opt.update(grads, state, params)
         return eqx.apply_updates(params, updates), state, value
 
-    compiled = jax.jit(step).lower(params, opt.init(params), data.as_tuple()).compile()
+    return step, params, opt.init(params)
+
+
+def benchmark_models(batch: int, width: int) -> dict:
+    """``name -> (model, data)`` for the six dynamics models at double-pendulum size (CHNN/CLNN:
+    the same pendulum in Cartesian coordinates, valid states so the constraints are solvable)."""
+    key = jax.random.key(0)
+    z = jax.random.normal(key, (batch, 4))
+    data = Dataset(z, jnp.roll(z, 1, axis=1))
+    chain = CartesianChainPendulum()
+    zc = sample_initial_states(chain, key, batch)
+    cartesian = Dataset(zc, jnp.roll(zc, 1, axis=1))
+    return {
+        "Neural ODE": (NeuralODE(4, width, 2, key=key), data),
+        "2nd-order NODE": (SecondOrderNODE(4, width, 2, key=key), data),
+        "HNN": (HamiltonianNN(4, width, 2, key=key), data),
+        "LNN": (LagrangianNN(4, width, 2, key=key), data),
+        "CHNN": (ConstrainedHamiltonianNN(chain.constraints, width, 2, key=key), cartesian),
+        "CLNN": (ConstrainedLagrangianNN(chain.constraints, width, 2, key=key), cartesian),
+    }
+
+
+def step_flops(model, data) -> float:
+    """FLOPs of one Adam step as counted by XLA's cost analysis."""
+    step, params, state = adam_step(model, data)
+    compiled = jax.jit(step).lower(params, state).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost.get("flops", float("nan")))
@@ -90,18 +118,8 @@ def seconds_per_step(model, data, steps: int, repeats: int) -> float:
 
 def unfused_seconds_per_step(model, data, steps: int, repeats: int) -> float:
     """The same Adam step, jitted once and called from a Python loop (no ``lax.scan``)."""
-    opt = optax.adam(1e-3)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    loss = derivative_loss()
-    batch = data.as_tuple()
-
-    @jax.jit
-    def step(params, state):
-        value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch, None))(params)
-        updates, state = opt.update(grads, state, params)
-        return eqx.apply_updates(params, updates), state, value
-
-    state = opt.init(params)
+    step, params, state = adam_step(model, data)
+    step = jax.jit(step)
     params, state, value = step(params, state)
     jax.block_until_ready(value)
     best = float("inf")
@@ -124,20 +142,7 @@ def main() -> None:
     args = parser.parse_args()
 
     peak = max(matmul_gflops(n, args.repeats) for n in (1024, 2048))
-    key = jax.random.key(0)
-    z = jax.random.normal(key, (args.batch, 4))
-    data = Dataset(z, jnp.roll(z, 1, axis=1))
-    chain = CartesianChainPendulum()
-    zc = sample_initial_states(chain, key, args.batch)  # valid Cartesian states: constraints solvable
-    cartesian = Dataset(zc, jnp.roll(zc, 1, axis=1))
-    models = {
-        "Neural ODE": (NeuralODE(4, args.width, 2, key=key), data),
-        "2nd-order NODE": (SecondOrderNODE(4, args.width, 2, key=key), data),
-        "HNN": (HamiltonianNN(4, args.width, 2, key=key), data),
-        "LNN": (LagrangianNN(4, args.width, 2, key=key), data),
-        "CHNN": (ConstrainedHamiltonianNN(chain.constraints, args.width, 2, key=key), cartesian),
-        "CLNN": (ConstrainedLagrangianNN(chain.constraints, args.width, 2, key=key), cartesian),
-    }
+    models = benchmark_models(args.batch, args.width)
     unknown = set(args.models or ()) - set(models)
     if unknown:
         parser.error(f"unknown --models {sorted(unknown)}; choose from {list(models)}")

@@ -1,9 +1,9 @@
 """Where a dynamics model's training step spends its time, from XLA's own profile.
 
-    python benchmarks/step_profile.py [--models LNN NODE] [--batch 2048] [--width 128] [--top 12]
+    python benchmarks/step_profile.py [--models LNN "Neural ODE"] [--batch 2048] [--width 128] [--top 12]
 
-For each model (the sizes of `benchmarks/dynamics_step.py`), one jitted Adam step of
-`derivative_loss` is traced 20 times with `jax.profiler.trace`. The events of XLA's CPU worker
+For each model of `benchmarks/dynamics_step.py` (its models, sizes and Adam step), one jitted
+Adam step of `derivative_loss` is traced 20 times with `jax.profiler.trace`. The events of XLA's CPU worker
 threads are summed per operation and divided by the number of steps and threads. Each model
 prints two tables:
 - its time by kind: matrix products that XLA hands to its YNNPACK library (`ynn_fusion`), other
@@ -24,26 +24,16 @@ import argparse
 import collections
 import pathlib
 import re
+import sys
 import tempfile
 import time
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
-import optax
 
-from physbias import Dataset
-from physbias.dynamics import (
-    ConstrainedHamiltonianNN,
-    ConstrainedLagrangianNN,
-    HamiltonianNN,
-    LagrangianNN,
-    NeuralODE,
-    SecondOrderNODE,
-    derivative_loss,
-)
 from physbias.report import environment, print_table
-from physbias.systems import CartesianChainPendulum, sample_initial_states
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from dynamics_step import adam_step, benchmark_models  # noqa: E402
 
 STEPS = 20
 
@@ -59,17 +49,7 @@ def kind(name: str) -> str:
 
 
 def profile(model, data, top: int):
-    opt = optax.adam(1e-3)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    loss = derivative_loss()
-    batch = data.as_tuple()
-
-    def step(params, state):
-        value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch, None))(params)
-        updates, state = opt.update(grads, state, params)
-        return eqx.apply_updates(params, updates), state, value
-
-    state = opt.init(params)
+    step, params, state = adam_step(model, data)
     compiled = jax.jit(step).lower(params, state).compile()
     jax.block_until_ready(compiled(params, state))
     wall = float("inf")  # untraced: the tracer adds its own time to every operation
@@ -125,26 +105,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.batch < 1 or args.width < 1 or args.top < 1:
         parser.error("--batch, --width and --top must be positive")
-    key = jax.random.key(0)
-    z = jax.random.normal(key, (args.batch, 4))
-    data = Dataset(z, jnp.roll(z, 1, axis=1))
-    chain = CartesianChainPendulum()
-    zc = sample_initial_states(chain, key, args.batch)
-    cartesian = Dataset(zc, jnp.roll(zc, 1, axis=1))
-    models = {
-        "NODE": lambda: (NeuralODE(4, args.width, 2, key=key), data),
-        "NODE2": lambda: (SecondOrderNODE(4, args.width, 2, key=key), data),
-        "HNN": lambda: (HamiltonianNN(4, args.width, 2, key=key), data),
-        "LNN": lambda: (LagrangianNN(4, args.width, 2, key=key), data),
-        "CHNN": lambda: (ConstrainedHamiltonianNN(chain.constraints, args.width, 2, key=key), cartesian),
-        "CLNN": lambda: (ConstrainedLagrangianNN(chain.constraints, args.width, 2, key=key), cartesian),
-    }
+    models = benchmark_models(args.batch, args.width)
     unknown = set(args.models or ()) - set(models)
     if unknown:
         parser.error(f"unknown --models {sorted(unknown)}; choose from {list(models)}")
     device = environment()["device"]
     for name in args.models or models:
-        by_kind, rows, threads, wall = profile(*models[name](), args.top)
+        by_kind, rows, threads, wall = profile(*models[name], args.top)
         total = sum(by_kind.values())
         print_table(
             [{"kind": k, "ms / step": v, "share": v / total} for k, v in by_kind.items()],
