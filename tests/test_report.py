@@ -1,6 +1,7 @@
 """Results folder: schema, markdown, plots rebuilt from JSON, atomic writes."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,14 @@ def test_markdown_table_columns_in_first_seen_order():
     text = markdown_table([{"a": 1}, {"b": 2.0, "a": 3}])
     assert text.splitlines()[0] == "| a | b |"
     assert text.splitlines()[3] == "| 3 | 2 |"
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("check", ["folder", "file"])
+def test_an_output_path_on_a_pseudo_file_system_is_refused_even_for_root(check):
+    # os.access answers yes to root on /proc; the check must try a real (unnamed) file there.
+    from physbias.report import check_output_file, check_output_folder
+
+    target = Path("/proc/physbias-no-such/run")
+    with pytest.raises(ValueError, match="not writable"):
+        check_output_folder(target) if check == "folder" else check_output_file(target / "model.eqx")

@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,15 @@ def _check_creatable(path: Path) -> None:
         raise ValueError(f"--out {path} cannot be created: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"--out {path} cannot be created: {parent} is not writable")
+    # os.access says yes to root everywhere, also on read-only and pseudo file systems (/proc):
+    # an unnamed temporary file there is the real test, and leaves nothing behind.
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"--out {path} cannot be created: {parent} is not writable ({error.strerror})"
+        ) from None
 
 
 def _clean(value):
