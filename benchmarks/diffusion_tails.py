@@ -20,6 +20,7 @@ map's cusp, so a rounded cusp is a thin 1e-3 tail.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import time
 
@@ -29,8 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from physbias._io import atomic_write_bytes
 from physbias.diffusion import Denoiser, WindowMLP, WindowMLPConv, denoising_loss, sample
-from physbias.report import environment, print_table
+from physbias.report import check_output_file, environment, print_table
 from physbias.systems import WINDOW_STATISTICS, Lorenz63, trajectory_windows
 from physbias.train import fit
 
@@ -65,6 +67,11 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.samples % 2000:
         parser.error("--samples must be a multiple of 2000")
+    if args.save:
+        try:  # before any work: a path that cannot be written is refused now, not after training
+            check_output_file(args.save)
+        except ValueError as error:
+            parser.error(str(error).replace("--out", "--save", 1))
 
     # The keys of physbias.experiments.diffusion_events.run, so the seed's data are the run's.
     k_train, _, k_mc, k_net, k_fit, k_sample, _ = jax.random.split(jax.random.key(args.seed), 7)
@@ -90,7 +97,9 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     denoiser = trained.model
     if args.save:
-        eqx.tree_serialise_leaves(args.save, denoiser)
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, denoiser)
+        atomic_write_bytes(args.save, buffer.getvalue())
 
     draw = eqx.filter_jit(
         lambda k: sample(
