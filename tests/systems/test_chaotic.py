@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from physbias._ode import solve_adaptive
-from physbias.systems import FitzHughNagumo, Lorenz63, trajectory_windows
+from physbias.systems import FitzHughNagumo, FlowMap, Lorenz63, trajectory_windows
 
 
 def test_lorenz_field_vanishes_at_its_fixed_points():
@@ -46,3 +46,27 @@ def test_windows_refuse_bad_sizes():
         trajectory_windows(Lorenz63(), jax.random.key(0), 3, 0)
     with pytest.raises(ValueError, match="dt"):
         trajectory_windows(Lorenz63(), jax.random.key(0), 3, 4, dt=-0.1)
+
+
+def test_flow_map_gives_back_each_window_from_its_first_state():
+    w = trajectory_windows(Lorenz63(), jax.random.key(2), 512, 30)
+    loc, scale = w.mean(axis=(0, 1)), w.std(axis=(0, 1))
+    standardised = (w - loc) / scale
+    flow = FlowMap(Lorenz63(), 30, loc=loc, scale=scale)
+    rebuilt = np.asarray(jax.vmap(flow)(jnp.asarray(standardised[:, 0])))
+    error = np.abs(rebuilt - standardised).max(axis=(1, 2))
+    # Standardising rounds the start (float32); chaos grows that by ~e^(0.9 * 2.9) over the window.
+    assert np.median(error) < 1e-5 and np.quantile(error, 0.99) < 1e-3
+    # Without units it is the windows' own map (state / 20).
+    np.testing.assert_allclose(jax.vmap(FlowMap(Lorenz63(), 30))(jnp.asarray(w[:4, 0])), w[:4], atol=1e-3)
+
+
+def test_flow_map_refuses_bad_units_and_sizes():
+    with pytest.raises(ValueError, match="length"):
+        FlowMap(Lorenz63(), 0)
+    with pytest.raises(ValueError, match="dt"):
+        FlowMap(Lorenz63(), 5, dt=0.0)
+    with pytest.raises(ValueError, match="loc"):
+        FlowMap(Lorenz63(), 5, loc=[0.0, 1.0])
+    with pytest.raises(ValueError, match="scale"):
+        FlowMap(Lorenz63(), 5, scale=[1.0, -1.0, 1.0])

@@ -10,6 +10,7 @@ from .chain_coordinates import (
 from .chaotic import (
     WINDOW_STATISTICS,
     FitzHughNagumo,
+    FlowMap,
     Lorenz63,
     lobe_mean,
     peak_height,
@@ -58,6 +59,7 @@ __all__ = [
     "SELECTION_TASKS",
     "selection_task",
     "WINDOW_STATISTICS",
+    "FlowMap",
     "FitzHughNagumo",
     "lobe_mean",
     "peak_height",
