@@ -341,10 +341,12 @@ def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
 
 
 @pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
-def test_diffusion_events_guides_samples_into_a_rare_event():
+@pytest.mark.parametrize("diffuse", ["start", "window"])
+def test_diffusion_events_guides_samples_into_a_rare_event(diffuse):
     exp = get_experiment("diffusion-events")
     config = dataclasses.replace(
         exp.make_config("quick"),
+        diffuse=diffuse,
         n_train=512,
         length=16,
         epochs=30,
@@ -371,9 +373,12 @@ def test_diffusion_events_guides_samples_into_a_rare_event():
     # log P(E | x) <= 0 is the posterior term that the reference's estimate leaves out.
     assert event["log_posterior_mean"] <= 0.0
     assert event["log_p_estimate_median"] <= event["log_p_reference_median"] + 1e-6
-    # Twisted SMC estimates the model's own P(E), which the 200 plain samples count.
-    assert event["smc_fraction"] >= 0.8 and event["log_p_smc_standard_error"] < 0.5
-    assert abs(math.exp(event["log_p_smc"]) - event["model_probability"]) < 0.1, event
+    if diffuse == "window":
+        # Twisted SMC estimates the model's own P(E), which the 200 plain samples count. Not so for
+        # diffused starts: C(FlowMap(s)) is rough in s and the linearised twist misleads the
+        # particles (a known failure, in BENCHMARKS and the experiment's docstring).
+        assert event["smc_fraction"] >= 0.8 and event["log_p_smc_standard_error"] < 0.5
+        assert abs(math.exp(event["log_p_smc"]) - event["model_probability"]) < 0.1, event
     stats = [r for r in rows if r["kind"] == "statistics"]
     assert [r["coordinate"] for r in stats] == [0, 1, 2]
     assert all(abs(r["model_mean"] - r["data_mean"]) < 0.5 for r in stats)
@@ -387,6 +392,8 @@ def test_diffusion_events_refuses_too_few_monte_carlo_hits():
         dataclasses.replace(exp.make_config("quick"), ema_decay=1.0)
     with pytest.raises(ValueError, match="posterior_samples"):
         dataclasses.replace(exp.make_config("quick"), posterior_samples=3)
+    with pytest.raises(ValueError, match="network"):
+        dataclasses.replace(exp.make_config("quick"), diffuse="start", network="mlp-conv")
 
 
 def test_select_demo_picks_the_known_answer_on_both_quick_tasks():

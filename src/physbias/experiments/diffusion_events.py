@@ -5,16 +5,38 @@ A VE diffusion is trained on windows of Lorenz-63 trajectories (state / 20, ``dt
 from the reference's start, standard normal in the divided units: mostly the attractor, with the
 slow spirals out of the fixed points ``C±`` that such starts leave, which are the quiet windows).
 Events are thresholds on a statistic of a window (:data:`physbias.systems.WINDOW_STATISTICS`), set
-to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3. For each event:
+to Monte-Carlo probabilities ``P(E)`` from 1e-1 down to 1e-3.
+
+What is diffused (config ``diffuse``), the strength of the physical bias:
+
+- ``"window"`` (default): whole windows, the reference's design with no knowledge of the ODE. The
+  conditioned sampler and the estimators below work on it, but the network has to learn the
+  manifold of trajectories too and rounds its sharp features (BENCHMARKS: the cusp of the return
+  map of ``z``, which makes the highest peaks, and tails 2-3 times too thin at 1e-2).
+- ``"start"``: the windows' first states. Each window is the simulator's flow map of its start
+  (:class:`physbias.systems.FlowMap`), a hard constraint that every sample is a trajectory of the
+  ODE; the diffusion learns only where windows start, a 3-dimensional density, and an event on the
+  window is ``C(FlowMap(s))``. Errors across the attractor's sheets shrink along the window (the
+  strongly contracting direction), so only the density along them counts, and the model's own
+  rare-event probabilities come within 0.3 of Monte Carlo down to 1e-3 (BENCHMARKS). But
+  ``C(FlowMap(s))`` is rough in ``s`` (chaos stretches it 15-fold over a window), so the
+  linearised guidance, the likelihoods and twisted SMC, built for smooth events, fail there; the
+  plain sampler's count (``model_probability``; 3-dimensional samples are cheap) is its estimate.
+  Settings of its BENCHMARKS run: ``--set diffuse=start --set epochs=600 --set sample_steps=250
+  --set corrector_steps=2 --set posterior_samples=0 --set smc_particles=512 --set samples=50000``.
+
+For each event:
 
 - **conditional samples** from the event-conditioned score (:class:`physbias.diffusion.EventConditionedScore`)
   with the reference's logistic link ``sigmoid(1.6 C / sigma_C)`` and with the probit link
   ``Phi(C / sigma_C)``: the fraction that satisfies ``E``. The samples are denoised at the end
   (config ``denoise``: the guidance aims at the Tweedie estimate, and the noise left at
-  ``sigma_min`` alone adds spectral amplitude). The moments of ``C`` come from 16 samples of the
-  data's Gaussian posterior around the Tweedie estimate (config ``posterior_samples``; 0 is the
-  reference's linearisation, whose twisted-SMC estimates of the peak event were further off on the
-  same model);
+  ``sigma_min`` alone adds spectral amplitude). The moments of ``C`` come from samples of the
+  data's Gaussian posterior around the Tweedie estimate (config ``posterior_samples``) or, by
+  default, from the reference's linearisation (``posterior_samples = 0``). Diffusing windows, 16
+  posterior samples gave the better twisted-SMC estimates of the peak event (BENCHMARKS); diffusing
+  starts, one Gaussian is a poor posterior over the two-lobed attractor (no conditional sample in
+  ``E`` in a probe) and each sample costs a flow map;
 - **log P(E) = log p(x) - log p(x | E) + log P(E | x)** from exact probability-flow likelihoods of
   conditional samples that lie in ``E`` (:func:`physbias.diffusion.event_log_probability`), against
   the Monte-Carlo truth from the simulator (thresholds from one half of the Monte-Carlo windows,
@@ -56,7 +78,7 @@ from ..diffusion import (
 )
 from ..metrics import autocorrelation
 from ..report import Figure, Panel, Result, series
-from ..systems import WINDOW_STATISTICS, FitzHughNagumo, Lorenz63, trajectory_windows
+from ..systems import WINDOW_STATISTICS, FitzHughNagumo, FlowMap, Lorenz63, trajectory_windows
 from ..train import fit
 from ._config import ExperimentConfig, fraction, nonnegative, one_of, positive
 from ._registry import Experiment
@@ -68,6 +90,7 @@ NETWORKS = {"mlp": WindowMLP, "mlp-conv": WindowMLPConv}
 # Which tail of each statistic is the event: the rare side of the attractor's behaviour.
 TAILS = {"lobe": "upper", "spectral": "lower", "peak": "upper"}
 STIFF_OUTLIER = 20.0  # a log-ratio this far from the median is a failed (stiff) solve, not data
+START_BOUND = 8.0  # standard deviations: the bound on a diffused start fed to the flow map
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +115,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     FULL = {"length": 60, "epochs": 400, "sample_steps": 1000, "likelihood_steps": 200}
 
     system: str = one_of("lorenz", tuple(SYSTEMS))
+    diffuse: str = one_of("window", ("window", "start"))
     events: tuple[str, ...] = one_of(("peak", "spectral"), tuple(WINDOW_STATISTICS))
     probabilities: tuple[float, ...] = positive((0.1, 0.01, 0.001))
     links: tuple[str, ...] = one_of(("probit", "logistic"), ("probit", "logistic"))
@@ -132,6 +156,11 @@ class DiffusionEventsConfig(ExperimentConfig):
                 f"config `posterior_samples` must be even (antithetic pairs; 0: the reference's "
                 f"linearisation), got {self.posterior_samples}"
             )
+        if self.diffuse == "start" and self.network != "mlp":
+            raise ValueError(
+                f"config `network` {self.network!r} works on whole windows; with `diffuse` = 'start' "
+                "(a window's first state) use 'mlp'"
+            )
         if self.batch_size > self.n_train:
             raise ValueError(f"config `batch_size` ({self.batch_size}) exceeds `n_train` ({self.n_train})")
         if any(p >= 0.5 for p in self.probabilities):
@@ -163,7 +192,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     key = jax.random.key(seed)
     k_train, k_test, k_mc, k_net, k_fit, k_sample, k_cond = jax.random.split(key, 7)
     system = SYSTEMS[config.system]()
-    shape = (config.length, system.state_size)
+    window_shape = (config.length, system.state_size)
     windows = dict(dt=config.dt, burn_in=config.burn_in)
     start = time.perf_counter()
     train = trajectory_windows(system, k_train, config.n_train, config.length, **windows)
@@ -173,6 +202,15 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     loc, scale = train.mean(axis=(0, 1)), train.std(axis=(0, 1))
     loc_j, scale_j = jnp.asarray(loc), jnp.asarray(scale)
     standardised = jnp.asarray((train - loc) / scale)
+    # The window a (standardised) first state starts: the simulator's own map, so that the windows of
+    # diffused starts are trajectories of the system by construction.
+    flow = FlowMap(system, config.length, dt=config.dt, loc=loc, scale=scale)
+    if config.diffuse == "start":
+        shape, data = (system.state_size,), standardised[:, 0]
+        decode = jax.jit(jax.vmap(flow))
+    else:
+        shape, data = window_shape, standardised
+        decode = jnp.asarray
 
     denoiser = Denoiser(NETWORKS[config.network](shape, k_net, width=config.width, depth=config.depth))
     steps = config.epochs * (config.n_train // config.batch_size)
@@ -181,7 +219,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     trained = fit(
         denoiser,
         lambda m, batch, k: denoising_loss(m, batch[0], k, sigma_range=(config.sigma_min, config.sigma_max)),
-        (standardised,),
+        (data,),
         key=k_fit,
         epochs=config.epochs,
         batch_size=config.batch_size,
@@ -200,7 +238,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         )
     )
     start = time.perf_counter()
-    model_samples = np.asarray(draw(denoiser.score, k_sample, config.samples, 0)) * scale + loc
+    model_samples = np.asarray(decode(draw(denoiser.score, k_sample, config.samples, 0))) * scale + loc
     sample_seconds = time.perf_counter() - start
 
     rows = [
@@ -264,7 +302,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         )
     )
     # Moments of C over samples of the data's Gaussian posterior (0: the reference's linearisation).
-    posterior = GaussianPosterior.from_samples(standardised) if config.posterior_samples else None
+    posterior = GaussianPosterior.from_samples(data) if config.posterior_samples else None
     guidance = dict(posterior=posterior, posterior_samples=max(config.posterior_samples, 2))
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
@@ -282,7 +320,11 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             inside = (lambda s, t=threshold: s > t) if tail == "upper" else (lambda s, t=threshold: s < t)
             mc_p = float(np.mean(inside(held)))
             event = _event(statistic, threshold, spread, tail, loc_j, scale_j)
-            check_event(event, standardised[0])
+            if config.diffuse == "start":
+                # C of the start's window. Starts are clipped far outside the data (|s| < 3.1 there) so
+                # that a wild Tweedie estimate at large noise cannot make the integrator overflow.
+                event = lambda s, on_window=event: on_window(flow(jnp.clip(s, -START_BOUND, START_BOUND)))  # noqa: E731
+            check_event(event, data[0])
             for link in config.links:
                 conditional = EventConditionedScore(
                     denoiser, event, floor=config.floor, link=link, **guidance
@@ -362,10 +404,11 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                     }
                 )
                 if link == config.links[0]:
-                    cond_stat = np.asarray(stat(jnp.asarray(np.asarray(xs) * scale + loc)))
+                    cond_windows = np.asarray(decode(xs)) * scale + loc
+                    cond_stat = np.asarray(stat(jnp.asarray(cond_windows)))
                     if p == min(config.probabilities):
                         hist_series.append(_histogram(f"conditional, P(E) = {p:g}", cond_stat, reference))
-                    example = np.asarray(xs[int(np.argmax(hits))]) * scale + loc
+                    example = cond_windows[int(np.argmax(hits))]
                     t = np.arange(config.length) * config.dt
                     trajectories.append(series(f"{name}, P(E) = {p:g}", t, example[:, 0]))
             if progress:
@@ -407,7 +450,13 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     notes = [
         f"{config.system}: {config.n_train} training windows of {config.length} steps (dt = {config.dt}, "
         f"burn-in {config.burn_in} from the reference's start, N(0, I) in the divided units); "
-        f"denoiser network {config.network} (width {config.width}, depth {config.depth}); "
+        + (
+            "diffused: the windows' first states, each window the simulator's flow map of its start "
+            "(RK4, dt / 10; every sample a trajectory of the ODE); "
+            if config.diffuse == "start"
+            else "diffused: whole windows (the reference's design, no knowledge of the ODE); "
+        )
+        + f"denoiser network {config.network} (width {config.width}, depth {config.depth}); "
         f"VE diffusion sigma in [{config.sigma_min}, {config.sigma_max}], "
         f"log-uniform training noise, {steps} Adam steps"
         + (f", the parameters' moving average (decay {config.ema_decay:g})" if config.ema_decay else "")
