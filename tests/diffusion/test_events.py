@@ -11,6 +11,7 @@ from physbias.diffusion import (
     EventConditionedScore,
     GaussianDenoiser,
     GaussianPosterior,
+    LocalPosterior,
     check_event,
     event_satisfied,
     sample,
@@ -109,6 +110,29 @@ def test_sampled_posterior_is_exact_for_a_linear_event_on_gaussian_data():
     np.testing.assert_allclose(cond.log_event_probability(x, sigma), exact, rtol=0.03)
 
 
+def test_local_posterior_is_tweedie_covariance_of_the_model_at_the_point():
+    # For Gaussian data the model's own sigma^2 dD/dx is the exact posterior covariance everywhere,
+    # and the local posterior gives the same P(E | x) as the data's Gaussian one.
+    den = GaussianDenoiser(jnp.zeros(3), COV)
+    sigma = 0.7
+    exact = np.asarray(COV - COV @ jnp.linalg.solve(COV + sigma**2 * jnp.eye(3), COV))
+    for x in (jnp.zeros(3), jnp.array([2.0, -1.0, 0.5])):
+        delta = np.asarray(LocalPosterior().deviations_at(jax.random.key(0), den, x, sigma, 100_000))
+        assert delta.shape == (100_000, 3)
+        np.testing.assert_allclose(delta.mean(axis=0), 0.0, atol=1e-6)
+        np.testing.assert_allclose(np.cov(delta, rowvar=False), exact, atol=0.01)
+    event, x = _linear_event(0.01), jnp.array([0.4, -0.3, 1.2])
+    local = EventConditionedScore(den, event, floor=0.0, posterior=LocalPosterior(), posterior_samples=20_000)
+    exact_log_p = jax.scipy.special.log_ndtr(event(den(x, sigma)) / jnp.sqrt(A @ exact @ A))
+    np.testing.assert_allclose(local.log_event_probability(x, sigma), exact_log_p, rtol=0.03)
+    # On a curved denoiser the covariance follows the point: D(x) = tanh(x) has dD/dx = 1 - tanh^2.
+    curved = lambda y, s: jnp.tanh(y)  # noqa: E731
+    for x in (jnp.zeros(3), jnp.array([1.5, 0.0, -2.0])):
+        delta = np.asarray(LocalPosterior().deviations_at(jax.random.key(1), curved, x, 0.5, 100_000))
+        expected = 0.25 * np.diag(1.0 - np.tanh(np.asarray(x)) ** 2)
+        np.testing.assert_allclose(np.cov(delta, rowvar=False), expected, atol=0.005)
+
+
 def test_gaussian_posterior_refuses_bad_input():
     with pytest.raises(ValueError, match="shapes"):
         GaussianPosterior(jnp.ones(3), jnp.eye(3), (4,))
@@ -123,5 +147,7 @@ def test_gaussian_posterior_refuses_bad_input():
         EventConditionedScore(
             den, lambda x: x[0], posterior=GaussianPosterior.from_samples(np.eye(3)), posterior_samples=3
         )
+    with pytest.raises(TypeError, match="LocalPosterior"):
+        EventConditionedScore(den, lambda x: x[0], posterior="local")
     with pytest.raises(TypeError, match="GaussianPosterior"):
         EventConditionedScore(den, lambda x: x[0], posterior=COV)

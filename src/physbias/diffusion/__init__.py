@@ -10,7 +10,14 @@ ICML 2023), or from the guided sampler's paths weighted against the plain sample
 """
 
 from .denoiser import Denoiser, GaussianDenoiser, WindowMLP, WindowMLPConv
-from .events import PROBIT_TO_LOGISTIC, EventConditionedScore, GaussianPosterior, check_event, event_satisfied
+from .events import (
+    PROBIT_TO_LOGISTIC,
+    EventConditionedScore,
+    GaussianPosterior,
+    LocalPosterior,
+    check_event,
+    event_satisfied,
+)
 from .likelihood import log_likelihood
 from .losses import denoising_loss
 from .paths import SMCResult, twisted_smc, weighted_sample
@@ -29,6 +36,7 @@ __all__ = [
     "EventConditionedScore",
     "GaussianDenoiser",
     "GaussianPosterior",
+    "LocalPosterior",
     "PathEstimate",
     "SMCEstimate",
     "SMCResult",

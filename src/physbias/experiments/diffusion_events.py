@@ -68,6 +68,7 @@ from ..diffusion import (
     Denoiser,
     EventConditionedScore,
     GaussianPosterior,
+    LocalPosterior,
     WindowMLP,
     WindowMLPConv,
     check_event,
@@ -137,6 +138,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     sample_steps: int = positive(500)
     corrector_steps: int = nonnegative(4)
     posterior_samples: int = nonnegative(16)
+    posterior: str = one_of("data", ("data", "local"))
     denoise: bool = True
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
@@ -302,8 +304,14 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             denoise=config.denoise,
         )
     )
-    # Moments of C over samples of the data's Gaussian posterior (0: the reference's linearisation).
-    posterior = GaussianPosterior.from_samples(data) if config.posterior_samples else None
+    # Moments of C over samples of the data's Gaussian posterior, or the model's own at each point
+    # (0 samples: the reference's linearisation).
+    if not config.posterior_samples:
+        posterior = None
+    elif config.posterior == "local":
+        posterior = LocalPosterior()
+    else:
+        posterior = GaussianPosterior.from_samples(data)
     guidance = dict(posterior=posterior, posterior_samples=max(config.posterior_samples, 2))
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
@@ -466,8 +474,13 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         + (", then the Tweedie estimate at sigma_min (denoise)" if config.denoise else "")
         + ". The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
         + (
-            f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
-            "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
+            (
+                f"over {config.posterior_samples} samples x̂ + δ of the model's own local posterior "
+                "Cov[x_0 | x_sigma] = sigma^2 dD/dx (physbias.diffusion.LocalPosterior)."
+                if config.posterior == "local"
+                else f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
+                "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
+            )
             if config.posterior_samples
             else "from its linearisation at x̂ (the reference's)."
         ),
