@@ -70,3 +70,5 @@ def test_flow_map_refuses_bad_units_and_sizes():
         FlowMap(Lorenz63(), 5, loc=[0.0, 1.0])
     with pytest.raises(ValueError, match="scale"):
         FlowMap(Lorenz63(), 5, scale=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="start"):
+        FlowMap(Lorenz63(), 5)(jnp.zeros((5, 3)))  # a window, not a state: never broadcast

@@ -148,7 +148,8 @@ class FlowMap(eqx.Module):
     the units a denoiser sees. Shapes: ``(state_size,) -> (length, state_size)``.
 
     A model that ends on ``FlowMap(start)`` can only put out trajectories of the system: the hard
-    form of "the data obey this ODE" (:class:`physbias.diffusion.TrajectoryDenoiser`).
+    form of "the data obey this ODE" (``physbias run diffusion-events --set diffuse=start``
+    diffuses starts and decodes windows with it).
     """
 
     system: eqx.Module
@@ -181,6 +182,8 @@ class FlowMap(eqx.Module):
 
     def __call__(self, start: Float[Array, " d"]) -> Float[Array, "length d"]:
         size = self.system.state_size
+        if start.shape != (size,):
+            raise ValueError(f"`start` must be one state of shape ({size},), got {start.shape}")
         loc = jnp.zeros(size, start.dtype) if self.loc is None else jnp.asarray(self.loc, start.dtype)
         scale = jnp.ones(size, start.dtype) if self.scale is None else jnp.asarray(self.scale, start.dtype)
         z = (start * scale + loc) * self.system.scale
