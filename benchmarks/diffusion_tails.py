@@ -93,8 +93,8 @@ def main() -> None:
     loc, scale = train.mean(axis=(0, 1)), train.std(axis=(0, 1))
     standardised = jnp.asarray((train - loc) / scale)
 
-    flow = FlowMap(system, shape[0], loc=loc, scale=scale)
     if args.over == "start":
+        flow = FlowMap(system, shape[0], loc=loc, scale=scale)
         shape, standardised = (shape[1],), standardised[:, 0]
     denoiser = Denoiser(NETWORKS[args.network](shape, k_net, width=args.width, depth=3))
     steps = args.epochs * (args.n_train // 256)

@@ -128,6 +128,12 @@ class GaussianPosterior(eqx.Module):
         half = (z * jnp.sqrt(variance)[None]) @ self.eigenvectors.T
         return jnp.concatenate([half, -half]).reshape(n, *self.shape)
 
+    def deviations_at(self, key: PRNGKeyArray, denoiser, x, sigma, n: int) -> Array:
+        """:meth:`deviations`, with the signature :class:`LocalPosterior` needs (the data's
+        posterior does not depend on the point or the model)."""
+        del denoiser, x
+        return self.deviations(key, sigma, n)
+
 
 class LocalPosterior(eqx.Module):
     """The model's own local Gaussian posterior, for samples of a few numbers:
@@ -219,10 +225,7 @@ class EventConditionedScore(eqx.Module):
             # The same deviations for every x at this level: a deterministic function of sigma's bits.
             level = jax.lax.bitcast_convert_type(jnp.asarray(sigma, jnp.float32), jnp.int32)
             key = jax.random.fold_in(jax.random.key(self.seed), level)
-            if isinstance(self.posterior, LocalPosterior):
-                delta = self.posterior.deviations_at(key, self.denoiser, x, sigma, self.posterior_samples)
-            else:
-                delta = self.posterior.deviations(key, sigma, self.posterior_samples)
+            delta = self.posterior.deviations_at(key, self.denoiser, x, sigma, self.posterior_samples)
             delta = delta.astype(xhat.dtype)
             cs, grads = jax.vmap(jax.value_and_grad(self.event))(xhat[None] + delta)
             c, grad_c = jnp.mean(cs), jnp.mean(grads, axis=0)

@@ -95,11 +95,7 @@ def trajectory_windows(
     Each starts from ``system.sample_initial``, runs ``burn_in`` time units, then records ``length``
     states ``dt`` apart; RK4 with step ``dt / substeps`` (float32).
     """
-    for name, value in (("n", n), ("length", length), ("substeps", substeps)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"`dt` must be a positive number, got {dt!r}")
+    _check_steps(n=n, length=length, substeps=substeps, dt=dt)
     if not (math.isfinite(burn_in) and burn_in >= 0):
         raise ValueError(f"`burn_in` must be a non-negative number, got {burn_in!r}")
     h = dt / substeps
@@ -116,6 +112,15 @@ def trajectory_windows(
     chunk = 16384
     out = [np.asarray(run(keys[i : i + chunk])) for i in range(0, n, chunk)]
     return np.concatenate(out).astype(np.float32)
+
+
+def _check_steps(*, dt: float, **sizes) -> None:
+    """Raise ``ValueError`` naming the first size that is not a positive integer, or a bad ``dt``."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"`dt` must be a positive number, got {dt!r}")
 
 
 def _advance(field, z, h, steps):
@@ -160,11 +165,7 @@ class FlowMap(eqx.Module):
     scale: tuple[float, ...] | None = eqx.field(static=True)
 
     def __init__(self, system, length: int, *, dt: float = 0.1, substeps: int = 10, loc=None, scale=None):
-        for name, value in (("length", length), ("substeps", substeps)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if not (math.isfinite(dt) and dt > 0):
-            raise ValueError(f"`dt` must be a positive number, got {dt!r}")
+        _check_steps(length=length, substeps=substeps, dt=dt)
         self.system, self.length, self.dt, self.substeps = system, length, float(dt), substeps
         size = system.state_size
         # Python floats (static), so that an optimiser never treats the units as parameters.
