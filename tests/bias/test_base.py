@@ -90,7 +90,9 @@ def _violation(name, seed, dtype):
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_hard_bias_is_exact_float32(name, seed):
-    assert _violation(name, seed, jnp.float32) <= 1e-6
+    # Float32 rounding of the group average: median 5e-8, but a rare seed reaches 1.5e-6 (seed 2787
+    # of the symmetrised product group, found by CI); an unsymmetrised MLP is off by 0.33.
+    assert _violation(name, seed, jnp.float32) <= 1e-5
 
 
 @pytest.mark.parametrize("name", HARD)
