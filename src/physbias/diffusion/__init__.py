@@ -6,9 +6,19 @@ approximation (:class:`EventConditionedScore`), with exact probability-flow like
 (:func:`log_likelihood`) that give the event's probability
 ``log P(E) = log p(x) - log p(x | E) + log P(E | x)`` (:func:`event_log_probability`; Finzi et al.,
 ICML 2023), or from the guided sampler's paths weighted against the plain sampler's
-(:func:`weighted_sample`, :func:`event_log_probability_from_paths`).
+(:func:`weighted_sample`, :func:`event_log_probability_from_paths`), by twisted SMC
+(:func:`event_log_probability_smc`), or by importance sampling from the guided probability flow
+(:func:`flow_sample`, :func:`event_log_probability_importance`). Where the event is too rough for
+the Tweedie approximation, a learned classifier of noised samples guides instead
+(:class:`EventClassifier`, :class:`ClassifierGuidedScore`).
 """
 
+from .classifier import (
+    ClassifierGuidedScore,
+    EventClassifier,
+    balanced_event_data,
+    event_classifier_loss,
+)
 from .denoiser import Denoiser, GaussianDenoiser, WindowMLP, WindowMLPConv
 from .events import (
     PROBIT_TO_LOGISTIC,
@@ -18,7 +28,7 @@ from .events import (
     check_event,
     event_satisfied,
 )
-from .likelihood import log_likelihood
+from .likelihood import flow_sample, log_likelihood
 from .losses import denoising_loss
 from .paths import SMCResult, twisted_smc, weighted_sample
 from .probability import (
@@ -26,12 +36,17 @@ from .probability import (
     SMCEstimate,
     event_log_probability,
     event_log_probability_from_paths,
+    event_log_probability_importance,
     event_log_probability_smc,
 )
 from .sampling import noise_levels, sample
 
 __all__ = [
     "PROBIT_TO_LOGISTIC",
+    "ClassifierGuidedScore",
+    "EventClassifier",
+    "balanced_event_data",
+    "event_classifier_loss",
     "Denoiser",
     "EventConditionedScore",
     "GaussianDenoiser",
@@ -46,8 +61,10 @@ __all__ = [
     "denoising_loss",
     "event_log_probability",
     "event_log_probability_from_paths",
+    "event_log_probability_importance",
     "event_log_probability_smc",
     "event_satisfied",
+    "flow_sample",
     "log_likelihood",
     "noise_levels",
     "sample",

@@ -50,15 +50,11 @@ class WindowMLP(eqx.Module):
         features: int = 32,
     ):
         _check_sizes(width=width, depth=depth, features=features)
-        if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
-            raise ValueError(f"`shape` must be a tuple of positive sizes, got {shape!r}")
-        self.shape = tuple(shape)
+        self.shape = _check_shape(shape)
         size = math.prod(shape)
         keys = jax.random.split(key, 3 + 2 * depth)
-        self.frequencies = 2.0 * jax.random.normal(keys[0], (features,))
-        self.inp = eqx.nn.Linear(size + 2 * features, width, key=keys[1])
-        self.hidden = [eqx.nn.Linear(width, width, key=k) for k in keys[3 : 3 + depth]]
-        self.embed = [eqx.nn.Linear(2 * features, width, key=k) for k in keys[3 + depth :]]
+        trunk = _trunk_layers(keys, size, width, depth, features)
+        self.frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, size, key=keys[2]))
 
     def __call__(self, x: Float[Array, " *shape"], c_noise: Float[Array, ""]) -> Float[Array, " *shape"]:
@@ -155,6 +151,22 @@ def _check_sizes(**sizes) -> None:
     for name, value in sizes.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"`shape` must be a tuple of positive sizes, got {shape!r}")
+    return tuple(shape)
+
+
+def _trunk_layers(keys, size: int, width: int, depth: int, features: int):
+    """``(frequencies, inp, hidden, embed)`` of :func:`_trunk` for samples of ``size`` numbers, from
+    ``keys[0]``, ``keys[1]`` and ``keys[3 : 3 + 2 depth]`` (``keys[2]`` is left for the head)."""
+    frequencies = 2.0 * jax.random.normal(keys[0], (features,))
+    inp = eqx.nn.Linear(size + 2 * features, width, key=keys[1])
+    hidden = [eqx.nn.Linear(width, width, key=k) for k in keys[3 : 3 + depth]]
+    embed = [eqx.nn.Linear(2 * features, width, key=k) for k in keys[3 + depth : 3 + 2 * depth]]
+    return frequencies, inp, hidden, embed
 
 
 def _trunk(net, x, c_noise) -> Float[Array, " width"]:

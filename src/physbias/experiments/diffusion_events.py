@@ -65,15 +65,20 @@ import numpy as np
 import optax
 
 from ..diffusion import (
+    ClassifierGuidedScore,
     Denoiser,
+    EventClassifier,
     EventConditionedScore,
     GaussianPosterior,
     LocalPosterior,
     WindowMLP,
     WindowMLPConv,
+    balanced_event_data,
     check_event,
     denoising_loss,
+    event_classifier_loss,
     event_log_probability,
+    event_log_probability_importance,
     event_log_probability_smc,
     event_satisfied,
     sample,
@@ -113,6 +118,10 @@ class DiffusionEventsConfig(ExperimentConfig):
         "probabilities": (0.1, 0.01),
         "mc_samples": 20_000,
         "events": ("peak",),
+        "classifier_epochs": 2,
+        "classifier_width": 64,
+        "flow_samples": 64,
+        "flow_steps": 20,
     }
     FULL = {"length": 60, "epochs": 400, "sample_steps": 1000, "likelihood_steps": 200}
 
@@ -139,6 +148,11 @@ class DiffusionEventsConfig(ExperimentConfig):
     corrector_steps: int = nonnegative(4)
     posterior_samples: int = nonnegative(16)
     posterior: str = one_of("data", ("data", "local"))
+    guidance: str = one_of("tweedie", ("tweedie", "classifier"))
+    classifier_epochs: int = positive(10)
+    classifier_width: int = positive(256)
+    flow_samples: int = nonnegative(512)
+    flow_steps: int = positive(100)
     denoise: bool = True
     samples: int = positive(2000)
     conditional_samples: int = positive(256)
@@ -286,7 +300,6 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     sigma_lik = jnp.asarray(config.likelihood_sigma_min, jnp.float32)
     split = int(config.held_out * config.mc_samples)
     panels_hist, trajectories = [], []
-    estimates = {link: ([], []) for link in config.links}
     smc_estimates = ([], [])
     # Twisted SMC on the first link only: every twist estimates the same P(E), the better one
     # with the smaller error bar. No correctors: the weights need the same steps in both chains.
@@ -300,7 +313,8 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             sigma_min=config.sigma_min,
             sigma_max=config.sigma_max,
             steps=config.sample_steps,
-            twist_scale=config.twist_scale,
+            # A learned twist is already flat where the data's scale is far below sigma.
+            twist_scale=config.twist_scale if config.guidance == "tweedie" else None,
             denoise=config.denoise,
         )
     )
@@ -313,6 +327,29 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     else:
         posterior = GaussianPosterior.from_samples(data)
     guidance = dict(posterior=posterior, posterior_samples=max(config.posterior_samples, 2))
+    links = config.links if config.guidance == "tweedie" else ("classifier",)
+    estimates = {link: ([], []) for link in links}
+    flow_estimates = ([], [])
+    # The flow's importance weights need exact divergences, one pass per number of a sample: cheap for
+    # a start (3 numbers), 90 passes a step for a whole window.
+    flow_is = config.flow_samples > 0 and config.diffuse == "start"
+    flow_is_run = eqx.filter_jit(
+        lambda score, k: event_log_probability_importance(
+            score,
+            k,
+            config.flow_samples,
+            shape,
+            sigma_min=config.sigma_min,
+            sigma_max=config.sigma_max,
+            steps=config.flow_steps,
+        )
+    )
+    # The classifier learns from the Monte-Carlo half that sets the thresholds (never the held-out
+    # half that counts P(E)), in the units the diffusion sees.
+    reference_inputs = (mc[:split] - loc) / scale
+    if config.diffuse == "start":
+        reference_inputs = reference_inputs[:, 0]
+    classifier_seconds = 0.0
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
         stat = jax.jit(jax.vmap(statistic))
@@ -334,10 +371,19 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 # that a wild Tweedie estimate at large noise cannot make the integrator overflow.
                 event = lambda s, on_window=event: on_window(flow(jnp.clip(s, -START_BOUND, START_BOUND)))  # noqa: E731
             check_event(event, data[0])
-            for link in config.links:
-                conditional = EventConditionedScore(
-                    denoiser, event, floor=config.floor, link=link, **guidance
-                )
+            if config.guidance == "classifier":
+                start = time.perf_counter()
+                k_classifier = jax.random.fold_in(k_cond, round(1e6 * p) + 7)
+                labels = inside(reference)
+                classifier = _train_classifier(config, shape, reference_inputs, labels, k_classifier)
+                classifier_seconds += time.perf_counter() - start
+            for link in links:
+                if link == "classifier":
+                    conditional = ClassifierGuidedScore(denoiser, classifier, event)
+                else:
+                    conditional = EventConditionedScore(
+                        denoiser, event, floor=config.floor, link=link, **guidance
+                    )
                 start = time.perf_counter()
                 k = jax.random.fold_in(k_cond, round(1e6 * p))
                 xs = draw(conditional, k, config.conditional_samples, config.corrector_steps)
@@ -368,7 +414,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 estimates[link][0].append(log_mc)
                 estimates[link][1].append(median)  # robust to the rare stiff likelihood solve
                 start = time.perf_counter()
-                if link == config.links[0]:
+                if link == links[0]:
                     result = smc(conditional, jax.random.fold_in(k, 1))
                     smc_log_p, smc_se = float(result.log_probability), float(result.standard_error)
                     smc_fraction = float(result.fraction_in_event)
@@ -379,6 +425,18 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 else:
                     smc_log_p = smc_se = smc_fraction = smc_resamples = smc_ess = float("nan")
                 smc_seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                if flow_is and link == links[0]:
+                    flow_result = flow_is_run(conditional, jax.random.fold_in(k, 2))
+                    flow_log_p = float(flow_result.log_probability)
+                    flow_se = float(flow_result.standard_error)
+                    flow_ess = float(flow_result.effective_sample_size)
+                    flow_fraction = float(np.mean(np.asarray(flow_result.in_event)))
+                    flow_estimates[0].append(log_mc)
+                    flow_estimates[1].append(flow_log_p)
+                else:
+                    flow_log_p = flow_se = flow_ess = flow_fraction = float("nan")
+                flow_seconds = time.perf_counter() - start
                 rows.append(
                     {
                         "kind": "event",
@@ -407,12 +465,18 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                         "smc_fraction": smc_fraction,
                         "smc_resamples": smc_resamples,
                         "smc_min_effective_samples": smc_ess,
+                        "log_p_flow": flow_log_p,
+                        "log_p_flow_error": flow_log_p - log_mc,
+                        "log_p_flow_standard_error": flow_se,
+                        "flow_effective_samples": flow_ess,
+                        "flow_fraction": flow_fraction,
                         "conditional_seconds": round(cond_seconds, 2),
                         "likelihood_seconds": round(likelihood_seconds, 2),
                         "smc_seconds": round(smc_seconds, 2),
+                        "flow_seconds": round(flow_seconds, 2),
                     }
                 )
-                if link == config.links[0]:
+                if link == links[0]:
                     cond_windows = np.asarray(decode(xs)) * scale + loc
                     cond_stat = np.asarray(stat(jnp.asarray(cond_windows)))
                     if p == min(config.probabilities):
@@ -421,13 +485,18 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                     t = np.arange(config.length) * config.dt
                     trajectories.append(series(f"{name}, P(E) = {p:g}", t, example[:, 0]))
             if progress:
-                last = rows[-len(config.links) :]
+                last = rows[-len(links) :]
                 summary = ", ".join(
                     f"{r['link']}: {r['conditional_fraction']:.0%} in E, log P {r['log_p_estimate']:.2f} "
                     "(likelihoods)"
                     + (
                         f", {r['log_p_smc']:.2f} ± {r['log_p_smc_standard_error']:.2f} (twisted SMC)"
-                        if r["link"] == config.links[0]
+                        if r["link"] == links[0]
+                        else ""
+                    )
+                    + (
+                        f", {r['log_p_flow']:.2f} ± {r['log_p_flow_standard_error']:.2f} (flow importance)"
+                        if r["link"] == links[0] and flow_is
                         else ""
                     )
                     for r in last
@@ -437,6 +506,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 )
         panels_hist.append(Panel(f"event statistic '{name}'", name, "density", hist_series, logy=True))
 
+    for row in rows:
+        if row["kind"] == "timing":
+            row["classifier_seconds"] = round(classifier_seconds, 2)
     t = np.arange(config.length) * config.dt
     trajectories.insert(0, series("data window", t, test[0, :, 0]))
     panels = [
@@ -448,9 +520,14 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             [
                 *(
                     series(f"{link}, likelihoods (median)", *estimates[link], style="scatter")
-                    for link in config.links
+                    for link in links
                 ),
-                series(f"{config.links[0]}, twisted SMC", *smc_estimates, style="scatter"),
+                series(f"{links[0]}, twisted SMC", *smc_estimates, style="scatter"),
+                *(
+                    [series(f"{links[0]}, flow importance sampling", *flow_estimates, style="scatter")]
+                    if flow_is
+                    else []
+                ),
             ],
             diagonal=True,
         ),
@@ -472,17 +549,27 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         + f"; {config.sample_steps} Euler-Maruyama steps "
         f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples"
         + (", then the Tweedie estimate at sigma_min (denoise)" if config.denoise else "")
-        + ". The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
+        + ". "
         + (
-            (
-                f"over {config.posterior_samples} samples x̂ + δ of the model's own local posterior "
-                "Cov[x_0 | x_sigma] = sigma^2 dD/dx (physbias.diffusion.LocalPosterior)."
-                if config.posterior == "local"
-                else f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
-                "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
+            "The guidance is grad log P(E | x_sigma) from a classifier of noised samples "
+            "(physbias.diffusion.EventClassifier, width "
+            f"{config.classifier_width}) fitted for {config.classifier_epochs} epochs to the Monte-Carlo "
+            "half that sets the thresholds (balanced, every sample in E repeated, the prior's log-odds "
+            "added back), noise log-uniform over the sampler's range; the reference's Tweedie-Gaussian "
+            "guidance is rough for an event through a chaotic flow map (BENCHMARKS)."
+            if config.guidance == "classifier"
+            else "The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
+            + (
+                (
+                    f"over {config.posterior_samples} samples x̂ + δ of the model's own local posterior "
+                    "Cov[x_0 | x_sigma] = sigma^2 dD/dx (physbias.diffusion.LocalPosterior)."
+                    if config.posterior == "local"
+                    else f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
+                    "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
+                )
+                if config.posterior_samples
+                else "from its linearisation at x̂ (the reference's)."
             )
-            if config.posterior_samples
-            else "from its linearisation at x̂ (the reference's)."
         ),
         f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
         f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "
@@ -493,14 +580,32 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         "log P(E|x) = log Phi(C(x̂)/sigma_C) there (log_posterior_mean); log_p_reference_median leaves "
         f"that term out, as the reference does. The mean leaves out the stiff_solves: log-ratios more "
         f"than {STIFF_OUTLIER:g} from the median (or non-finite).",
-        f"log_p_smc (link {config.links[0]} only): twisted SMC with {config.smc_replicates} independent "
+        f"log_p_smc (link {links[0]} only): twisted SMC with {config.smc_replicates} independent "
         f"systems of {config.smc_particles} particles, {config.sample_steps} guided Euler-Maruyama steps "
         "(no correctors), each step reweighted by the plain sampler's transition density over the "
-        "guided one's times the change of the twist log P(E | x_sigma) (tempered by "
-        f"1 / (1 + (sigma / {config.twist_scale:g})^2)), systematic resampling below half the particles' "
+        "guided one's times the change of the twist log P(E | x_sigma)"
+        + (
+            f" (tempered by 1 / (1 + (sigma / {config.twist_scale:g})^2))"
+            if config.guidance == "tweedie"
+            else ""
+        )
+        + ", systematic resampling below half the particles' "
         "effective size, and 1_E(x)/twist at the end: an unbiased estimate of the model's own P(E) "
         "(physbias.diffusion.event_log_probability_smc). log_p_smc_standard_error is from the spread "
         "over the systems; smc_fraction the share of final particles in E before the last reweighting.",
+        *(
+            [
+                f"log_p_flow: importance sampling from the guided probability flow, {config.flow_samples} "
+                f"samples ({config.flow_steps} Heun steps in log sigma), each with the density of the "
+                "sampler that drew it carried along its path, weighted by the plain model's "
+                "probability-flow likelihood over it: log mean 1_E(x) p(x) / q(x), the reference's "
+                "log p(x) - log p(x|E) made unbiased for an approximate conditional "
+                "(physbias.diffusion.event_log_probability_importance); flow_fraction the share of "
+                "those samples in E, flow_effective_samples Kish's size of the weights."
+            ]
+            if flow_is
+            else []
+        ),
         "model_probability: the fraction of unconditional diffusion samples in E (what a plain sampler "
         "gives, and the model's own P(E)).",
     ]
@@ -511,6 +616,29 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         figures=[Figure("events", "Event sampling with a diffusion model", panels, columns=2)],
         notes=notes,
     )
+
+
+def _train_classifier(config, shape, inputs, labels, key) -> EventClassifier:
+    """An :class:`EventClassifier` of ``P(E | x_sigma)`` fitted to ``inputs`` labelled ``labels``
+    (balanced: every sample in ``E`` repeated to match the others), noise log-uniform over the
+    sampler's range."""
+    x, y, prior = balanced_event_data(inputs, labels)
+    k_net, k_fit = jax.random.split(key)
+    classifier = EventClassifier(shape, k_net, prior=prior, width=config.classifier_width)
+    batch = min(512, len(y))
+    steps = config.classifier_epochs * (len(y) // batch)
+    noise = (config.sigma_min, config.sigma_max)
+    trained = fit(
+        classifier,
+        lambda m, b, k: event_classifier_loss(m, b[0], b[1], k, sigma_range=noise),
+        (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)),
+        key=k_fit,
+        epochs=config.classifier_epochs,
+        batch_size=batch,
+        optimizer=optax.adam(optax.cosine_decay_schedule(2e-3, steps, 0.05)),
+        progress=False,
+    )
+    return trained.model
 
 
 def _histogram(label: str, values: np.ndarray, reference: np.ndarray):
