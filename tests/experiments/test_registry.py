@@ -341,12 +341,16 @@ def test_hamiltonian_flow_trains_and_keeps_its_volume(monkeypatch):
 
 
 @pytest.mark.slow  # an experiment-sized run: `pytest -m slow`
-@pytest.mark.parametrize("diffuse", ["start", "window"])
-def test_diffusion_events_guides_samples_into_a_rare_event(diffuse):
+@pytest.mark.parametrize(
+    ("diffuse", "guidance"), [("start", "tweedie"), ("window", "tweedie"), ("start", "classifier")]
+)
+def test_diffusion_events_guides_samples_into_a_rare_event(diffuse, guidance):
     exp = get_experiment("diffusion-events")
     config = dataclasses.replace(
         exp.make_config("quick"),
         diffuse=diffuse,
+        guidance=guidance,
+        classifier_epochs=100,
         n_train=512,
         length=16,
         epochs=30,
@@ -364,21 +368,31 @@ def test_diffusion_events_guides_samples_into_a_rare_event(diffuse):
     rows = exp.run(config, seed=0, progress=False).table
     (event,) = [r for r in rows if r["kind"] == "event"]
     assert 0.03 < event["mc_probability"] < 0.07  # the held-out half of the Monte-Carlo windows
-    # Guidance, not the (barely trained) model, puts the samples in E.
-    assert (
-        event["conditional_fraction"] >= 0.9
-        and event["conditional_fraction"] > event["model_probability"] + 0.3
-    )
-    assert np.isfinite(event["log_p_estimate"]) and event["likelihood_samples"] == 1
-    # log P(E | x) <= 0 is the posterior term that the reference's estimate leaves out.
-    assert event["log_posterior_mean"] <= 0.0
-    assert event["log_p_estimate_median"] <= event["log_p_reference_median"] + 1e-6
-    if diffuse == "window":
+    if guidance == "tweedie":
+        # Guidance, not the (barely trained) model, puts the samples in E.
+        assert (
+            event["conditional_fraction"] >= 0.9
+            and event["conditional_fraction"] > event["model_probability"] + 0.3
+        )
+        assert np.isfinite(event["log_p_estimate"]) and event["likelihood_samples"] == 1
+        # log P(E | x) <= 0 is the posterior term that the reference's estimate leaves out.
+        assert event["log_posterior_mean"] <= 0.0
+        assert event["log_p_estimate_median"] <= event["log_p_reference_median"] + 1e-6
+    else:
+        # A classifier learned from the simulator's starts guides a model trained for 60 steps only
+        # loosely (the full-size numbers are in BENCHMARKS); what must hold is that the learned
+        # twist keeps twisted SMC on the model's own P(E), and that the flow's weights are usable.
+        assert np.isfinite(event["log_p_flow"]) and event["flow_effective_samples"] > 2
+        assert [r for r in rows if r["kind"] == "timing"][0]["classifier_seconds"] > 0
+    if diffuse == "window" or guidance == "classifier":
         # Twisted SMC estimates the model's own P(E), which the 200 plain samples count. Not so for
-        # diffused starts: C(FlowMap(s)) is rough in s and the linearised twist misleads the
-        # particles (a known failure, in BENCHMARKS and the experiment's docstring).
-        assert event["smc_fraction"] >= 0.8 and event["log_p_smc_standard_error"] < 0.5
+        # diffused starts with the Tweedie twist: C(FlowMap(s)) is rough in s and the linearised
+        # twist misleads the particles (a known failure, in BENCHMARKS and the experiment's
+        # docstring); a learned twist is smooth.
+        assert event["log_p_smc_standard_error"] < 0.5
         assert abs(math.exp(event["log_p_smc"]) - event["model_probability"]) < 0.1, event
+    if diffuse == "window":
+        assert event["smc_fraction"] >= 0.8
     stats = [r for r in rows if r["kind"] == "statistics"]
     assert [r["coordinate"] for r in stats] == [0, 1, 2]
     assert all(abs(r["model_mean"] - r["data_mean"]) < 0.5 for r in stats)

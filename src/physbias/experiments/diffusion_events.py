@@ -19,12 +19,24 @@ What is diffused (config ``diffuse``), the strength of the physical bias:
   window is ``C(FlowMap(s))``. Errors across the attractor's sheets shrink along the window (the
   strongly contracting direction), so only the density along them counts: the model's own
   probability of the peak event is within 0.35 (in log) of Monte Carlo from 1e-1 to 1e-3 on two
-  seeds, the quiet-window event's within 0.45 but for -0.56 and -0.79 at 1e-2 (BENCHMARKS). But
-  ``C(FlowMap(s))`` is rough in ``s`` (chaos stretches it 15-fold over a window), so the
-  linearised guidance, the likelihoods and twisted SMC, built for smooth events, fail there; the
-  plain sampler's count (``model_probability``; 3-dimensional samples are cheap) is its estimate.
-  Settings of its BENCHMARKS run: ``--set diffuse=start --set epochs=600 --set sample_steps=250
-  --set corrector_steps=2 --set posterior_samples=0 --set smc_particles=512 --set samples=50000``.
+  seeds, the quiet-window event's within 0.45 but for -0.56 and -0.79 at 1e-2 (BENCHMARKS; -0.45
+  after 1200 epochs). But ``C(FlowMap(s))`` is rough in ``s`` (chaos stretches it 15-fold over a
+  window), so the reference's Tweedie guidance is rough too (divergences of 10^3), and the
+  likelihoods and twisted SMC built on it fail there.
+
+What guides (config ``guidance``):
+
+- ``"tweedie"`` (default): the reference's ``Phi(C(x̂) / sigma_C)`` around the Tweedie estimate
+  (links and posteriors below);
+- ``"classifier"``: ``grad log P(E | x_sigma)`` from a classifier of noised samples
+  (:class:`physbias.diffusion.EventClassifier`), fitted per event to the Monte-Carlo half that sets
+  the thresholds. It is smooth in ``x`` whatever ``C`` is, so on diffused starts twisted SMC and
+  importance sampling from the guided flow measure the model's own ``P(E)`` (the quiet-window event
+  within 0.13 of the 50 000-sample count at every probability, the count's own error at 1e-3),
+  and 98 / 88 / 57% of the guided samples land in that event; the peak event's thin strips in the
+  start space are beyond the classifier (19-26%).
+  Settings of its BENCHMARKS run: ``--set diffuse=start --set guidance=classifier --set epochs=600
+  --set sample_steps=250 --set corrector_steps=2 --set samples=50000 --set smc_particles=512``.
 
 For each event:
 
@@ -46,6 +58,11 @@ For each event:
   plain sampler, with ``P(E | x_sigma)`` as the twist, and resampled
   (:func:`physbias.diffusion.event_log_probability_smc`): no likelihood solve, and unbiased for the
   model's own ``P(E)`` however approximate the guidance;
+- **log P(E) by importance sampling from the guided probability flow** (diffused starts only: exact
+  divergences cost one pass per number of a sample), ``log mean 1_E(x) p(x) / q(x)`` with ``q`` the
+  density of the guided flow's samples carried along their paths and ``p`` the plain model's
+  likelihood (:func:`physbias.diffusion.event_log_probability_importance`): the reference's
+  ``log p(x) - log p(x | E)``, unbiased for an approximate conditional;
 - the unconditional model's own frequency of ``E`` (the count a plain sampler would need).
 
 Sample statistics (per-coordinate mean and spread, lag-5 autocorrelation, the event statistic's
