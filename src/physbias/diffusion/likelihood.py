@@ -109,10 +109,11 @@ def flow_sample(
 
         log q(x(u_min)) = log N(x(u_max); 0, sigma_max^2 I) + ∫_{u_min}^{u_max} div_x(dx/du) du,
 
-    the integral taken along the same path with the exact divergence. For the score of a family of
-    noised densities this is :func:`log_likelihood` of the sample (up to the solver's error); for an
-    approximate score, such as an event-conditioned one, it is the density of the samples this
-    sampler actually draws, which :func:`log_likelihood` of that score need not be.
+    the integral taken along the same path with the exact divergence: :func:`log_likelihood` of the
+    sample under the same ``score`` (a forward and a backward solve of one ODE are inverse maps, up
+    to the solver's error), computed in the pass that draws it. For an approximate score, such as an
+    event-conditioned one, this is the density of this ODE sampler's samples, which the reverse
+    SDE with the same score need not share.
 
     Returns ``(samples, log_densities)`` of shapes ``(n, *shape)`` and ``(n,)``.
     """
