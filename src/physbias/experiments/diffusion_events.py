@@ -288,16 +288,15 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         }
         for c in range(system.state_size)
     ]
-    rows.append(
-        {
-            "kind": "timing",
-            "simulate_seconds": round(simulate_seconds, 2),
-            "train_seconds": round(train_seconds, 2),
-            "train_steps": steps,
-            "final_loss": float(np.asarray(trained.losses)[-1]),
-            "sample_seconds_per_1000": round(1000 * sample_seconds / config.samples, 2),
-        }
-    )
+    timing = {
+        "kind": "timing",
+        "simulate_seconds": round(simulate_seconds, 2),
+        "train_seconds": round(train_seconds, 2),
+        "train_steps": steps,
+        "final_loss": float(np.asarray(trained.losses)[-1]),
+        "sample_seconds_per_1000": round(1000 * sample_seconds / config.samples, 2),
+    }
+    rows.append(timing)
 
     # log P(E) from one sample: both likelihoods at likelihood_sigma_min, plus log P(E | x) there
     # (or without it, the reference's form: the column log_p_reference).
@@ -363,9 +362,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     )
     # The classifier learns from the Monte-Carlo half that sets the thresholds (never the held-out
     # half that counts P(E)), in the units the diffusion sees.
-    reference_inputs = (mc[:split] - loc) / scale
-    if config.diffuse == "start":
-        reference_inputs = reference_inputs[:, 0]
+    if config.guidance == "classifier":
+        reference_inputs = (mc[:split, 0] if config.diffuse == "start" else mc[:split]) - loc
+        reference_inputs = reference_inputs / scale
     classifier_seconds = 0.0
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
@@ -523,9 +522,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 )
         panels_hist.append(Panel(f"event statistic '{name}'", name, "density", hist_series, logy=True))
 
-    for row in rows:
-        if row["kind"] == "timing":
-            row["classifier_seconds"] = round(classifier_seconds, 2)
+    timing["classifier_seconds"] = round(classifier_seconds, 2)
     t = np.arange(config.length) * config.dt
     trajectories.insert(0, series("data window", t, test[0, :, 0]))
     panels = [
@@ -567,27 +564,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         f"with {config.corrector_steps} Langevin corrector steps each for the conditional samples"
         + (", then the Tweedie estimate at sigma_min (denoise)" if config.denoise else "")
         + ". "
-        + (
-            "The guidance is grad log P(E | x_sigma) from a classifier of noised samples "
-            "(physbias.diffusion.EventClassifier, width "
-            f"{config.classifier_width}) fitted for {config.classifier_epochs} epochs to the Monte-Carlo "
-            "half that sets the thresholds (balanced, every sample in E repeated, the prior's log-odds "
-            "added back), noise log-uniform over the sampler's range; the reference's Tweedie-Gaussian "
-            "guidance is rough for an event through a chaotic flow map (BENCHMARKS)."
-            if config.guidance == "classifier"
-            else "The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
-            + (
-                (
-                    f"over {config.posterior_samples} samples x̂ + δ of the model's own local posterior "
-                    "Cov[x_0 | x_sigma] = sigma^2 dD/dx (physbias.diffusion.LocalPosterior)."
-                    if config.posterior == "local"
-                    else f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
-                    "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
-                )
-                if config.posterior_samples
-                else "from its linearisation at x̂ (the reference's)."
-            )
-        ),
+        + _guidance_note(config),
         f"Events: a threshold on the statistic set at its Monte-Carlo quantile on {split} windows; "
         f"mc_probability counts the other {config.mc_samples - split}. C is in units of the statistic's "
         f"spread in the training data; the guidance floor is {config.floor}.",
@@ -632,6 +609,31 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         rows,
         figures=[Figure("events", "Event sampling with a diffusion model", panels, columns=2)],
         notes=notes,
+    )
+
+
+def _guidance_note(config) -> str:
+    """What guided the conditional samples, for the results' notes."""
+    if config.guidance == "classifier":
+        return (
+            "The guidance is grad log P(E | x_sigma) from a classifier of noised samples "
+            f"(physbias.diffusion.EventClassifier, width {config.classifier_width}) fitted for "
+            f"{config.classifier_epochs} epochs to the Monte-Carlo half that sets the thresholds "
+            "(balanced, every sample in E repeated, the prior's log-odds added back), noise "
+            "log-uniform over the sampler's range; the reference's Tweedie-Gaussian guidance is rough "
+            "for an event through a chaotic flow map (BENCHMARKS)."
+        )
+    moments = "The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
+    if not config.posterior_samples:
+        return moments + "from its linearisation at x̂ (the reference's)."
+    if config.posterior == "local":
+        return moments + (
+            f"over {config.posterior_samples} samples x̂ + δ of the model's own local posterior "
+            "Cov[x_0 | x_sigma] = sigma^2 dD/dx (physbias.diffusion.LocalPosterior)."
+        )
+    return moments + (
+        f"over {config.posterior_samples} samples x̂ + δ of the data's Gaussian posterior "
+        "Cov[x_0 | x_sigma] (physbias.diffusion.GaussianPosterior)."
     )
 
 
