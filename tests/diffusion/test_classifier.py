@@ -70,6 +70,8 @@ def test_classifier_refuses_bad_input():
         balanced_event_data(np.zeros((4, 2)), np.array([True, False, True]))
     with pytest.raises(ValueError, match="both in and out"):
         balanced_event_data(np.zeros((4, 2)), np.zeros(4, bool))
+    with pytest.raises(ValueError, match="samples"):
+        balanced_event_data(np.array([[0.0, np.nan], [1.0, 2.0]]), np.array([True, False]))
     with pytest.raises(ValueError, match="prior"):
         EventClassifier((2,), jax.random.key(0), prior=0.0)
     with pytest.raises(ValueError, match="shape"):

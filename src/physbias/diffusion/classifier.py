@@ -98,8 +98,8 @@ def balanced_event_data(
     """``(samples, labels, prior)`` with every sample in ``E`` repeated (cyclically) until there are as
     many as outside it, and ``prior`` the fraction in ``E`` before balancing.
 
-    Raises ``ValueError`` unless ``labels`` is a boolean ``(n,)`` matching ``samples`` with both
-    classes present.
+    Raises ``ValueError`` unless ``samples`` are finite and ``labels`` is a boolean ``(n,)`` matching
+    them with both classes present.
     """
     samples, labels = np.asarray(samples), np.asarray(labels)
     if labels.dtype != bool or labels.shape != samples.shape[:1]:
@@ -107,6 +107,8 @@ def balanced_event_data(
             f"`labels` must be booleans of shape ({samples.shape[0]},) for samples of shape "
             f"{samples.shape}, got {labels.dtype} of shape {labels.shape}"
         )
+    if not np.all(np.isfinite(samples)):
+        raise ValueError("`samples` must be finite (no NaN or inf)")
     positive, negative = np.flatnonzero(labels), np.flatnonzero(~labels)
     if not len(positive) or not len(negative):
         raise ValueError(
