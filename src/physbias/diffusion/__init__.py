@@ -10,14 +10,19 @@ ICML 2023), or from the guided sampler's paths weighted against the plain sample
 (:func:`event_log_probability_smc`), or by importance sampling from the guided probability flow
 (:func:`flow_sample`, :func:`event_log_probability_importance`). Where the event is too rough for
 the Tweedie approximation, a learned classifier of noised samples guides instead
-(:class:`EventClassifier`, :class:`ClassifierGuidedScore`).
+(:class:`EventClassifier`, :class:`ClassifierGuidedScore`), or one for every level of an event
+family (:class:`NestedEventClassifier`).
 """
 
 from .classifier import (
     ClassifierGuidedScore,
     EventClassifier,
+    EventLevel,
+    NestedEventClassifier,
+    balanced_band_data,
     balanced_event_data,
     event_classifier_loss,
+    nested_event_classifier_loss,
 )
 from .denoiser import Denoiser, GaussianDenoiser, WindowMLP, WindowMLPConv
 from .events import (
@@ -45,8 +50,12 @@ __all__ = [
     "PROBIT_TO_LOGISTIC",
     "ClassifierGuidedScore",
     "EventClassifier",
+    "EventLevel",
+    "NestedEventClassifier",
+    "balanced_band_data",
     "balanced_event_data",
     "event_classifier_loss",
+    "nested_event_classifier_loss",
     "Denoiser",
     "EventConditionedScore",
     "GaussianDenoiser",
