@@ -350,7 +350,7 @@ def test_diffusion_events_guides_samples_into_a_rare_event(diffuse, guidance):
         exp.make_config("quick"),
         diffuse=diffuse,
         guidance=guidance,
-        classifier_epochs=100,
+        classifier_steps=800,
         n_train=512,
         length=16,
         epochs=30,

@@ -84,20 +84,20 @@ import optax
 from ..diffusion import (
     ClassifierGuidedScore,
     Denoiser,
-    EventClassifier,
     EventConditionedScore,
     GaussianPosterior,
     LocalPosterior,
+    NestedEventClassifier,
     WindowMLP,
     WindowMLPConv,
-    balanced_event_data,
+    balanced_band_data,
     check_event,
     denoising_loss,
-    event_classifier_loss,
     event_log_probability,
     event_log_probability_importance,
     event_log_probability_smc,
     event_satisfied,
+    nested_event_classifier_loss,
     sample,
 )
 from ..metrics import autocorrelation
@@ -135,7 +135,7 @@ class DiffusionEventsConfig(ExperimentConfig):
         "probabilities": (0.1, 0.01),
         "mc_samples": 20_000,
         "events": ("peak",),
-        "classifier_epochs": 2,
+        "classifier_steps": 200,
         "classifier_width": 64,
         "flow_samples": 64,
         "flow_steps": 20,
@@ -166,7 +166,7 @@ class DiffusionEventsConfig(ExperimentConfig):
     posterior_samples: int = nonnegative(16)
     posterior: str = one_of("data", ("data", "local"))
     guidance: str = one_of("tweedie", ("tweedie", "classifier"))
-    classifier_epochs: int = positive(10)
+    classifier_steps: int = positive(20_000)
     classifier_width: int = positive(256)
     flow_samples: int = nonnegative(512)
     flow_steps: int = positive(100)
@@ -365,7 +365,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
     if config.guidance == "classifier":
         reference_inputs = (mc[:split, 0] if config.diffuse == "start" else mc[:split]) - loc
         reference_inputs = reference_inputs / scale
-    classifier_seconds = 0.0
+    classifier_seconds, classifier_steps = 0.0, 0
+    # Nested events: the rarest last, so that level k of a family's classifier is the k-th here.
+    probabilities = sorted(config.probabilities, reverse=True)
     for name in config.events:
         statistic, tail = WINDOW_STATISTICS[name], TAILS[name]
         stat = jax.jit(jax.vmap(statistic))
@@ -377,8 +379,17 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
             _histogram("data (Monte Carlo)", held, reference),
             _histogram("diffusion samples", model_stat, reference),
         ]
-        for p in config.probabilities:
-            threshold = float(np.quantile(reference, 1 - p if tail == "upper" else p))
+        thresholds = [float(np.quantile(reference, 1 - p if tail == "upper" else p)) for p in probabilities]
+        if config.guidance == "classifier":
+            # One classifier for every level of the family (physbias.diffusion.NestedEventClassifier).
+            start = time.perf_counter()
+            k_classifier = jax.random.fold_in(k_cond, 7 + config.events.index(name))
+            sign = 1.0 if tail == "upper" else -1.0
+            labels = np.stack([sign * (reference - t) > 0 for t in thresholds], axis=1)
+            family, steps_run = _train_classifier(config, shape, reference_inputs, labels, k_classifier)
+            classifier_seconds += time.perf_counter() - start
+            classifier_steps += steps_run
+        for level, (p, threshold) in enumerate(zip(probabilities, thresholds, strict=True), start=1):
             inside = (lambda s, t=threshold: s > t) if tail == "upper" else (lambda s, t=threshold: s < t)
             mc_p = float(np.mean(inside(held)))
             event = _event(statistic, threshold, spread, tail, loc_j, scale_j)
@@ -387,15 +398,9 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
                 # that a wild Tweedie estimate at large noise cannot make the integrator overflow.
                 event = lambda s, on_window=event: on_window(flow(jnp.clip(s, -START_BOUND, START_BOUND)))  # noqa: E731
             check_event(event, data[0])
-            if config.guidance == "classifier":
-                start = time.perf_counter()
-                k_classifier = jax.random.fold_in(k_cond, round(1e6 * p) + 7)
-                labels = inside(reference)
-                classifier = _train_classifier(config, shape, reference_inputs, labels, k_classifier)
-                classifier_seconds += time.perf_counter() - start
             for link in links:
                 if link == "classifier":
-                    conditional = ClassifierGuidedScore(denoiser, classifier, event)
+                    conditional = ClassifierGuidedScore(denoiser, family.level(level), event)
                 else:
                     conditional = EventConditionedScore(
                         denoiser, event, floor=config.floor, link=link, **guidance
@@ -523,6 +528,7 @@ def run(config: DiffusionEventsConfig, *, seed: int = 0, progress: bool = True) 
         panels_hist.append(Panel(f"event statistic '{name}'", name, "density", hist_series, logy=True))
 
     timing["classifier_seconds"] = round(classifier_seconds, 2)
+    timing["classifier_steps"] = classifier_steps
     t = np.arange(config.length) * config.dt
     trajectories.insert(0, series("data window", t, test[0, :, 0]))
     panels = [
@@ -616,12 +622,14 @@ def _guidance_note(config) -> str:
     """What guided the conditional samples, for the results' notes."""
     if config.guidance == "classifier":
         return (
-            "The guidance is grad log P(E | x_sigma) from a classifier of noised samples "
-            f"(physbias.diffusion.EventClassifier, width {config.classifier_width}) fitted for "
-            f"{config.classifier_epochs} epochs to the Monte-Carlo half that sets the thresholds "
-            "(balanced, every sample in E repeated, the prior's log-odds added back), noise "
-            "log-uniform over the sampler's range; the reference's Tweedie-Gaussian guidance is rough "
-            "for an event through a chaotic flow map (BENCHMARKS)."
+            "The guidance is grad log P(E | x_sigma) from a classifier of noised samples, one per "
+            f"event family with a logit per level (physbias.diffusion.NestedEventClassifier, width "
+            f"{config.classifier_width}), fitted for about {config.classifier_steps} Adam steps "
+            "(classifier_steps in the timing row) to the Monte-Carlo half that sets the thresholds "
+            "(the bands between the levels balanced, each level weighted back to its own balanced "
+            "regression, the prior's log-odds added back), noise log-uniform over the sampler's "
+            "range; the reference's Tweedie-Gaussian guidance is rough for an event through a "
+            "chaotic flow map (BENCHMARKS)."
         )
     moments = "The guidance's P(E | x_sigma) = Phi(m / s) takes the mean m and spread s of C "
     if not config.posterior_samples:
@@ -637,27 +645,28 @@ def _guidance_note(config) -> str:
     )
 
 
-def _train_classifier(config, shape, inputs, labels, key) -> EventClassifier:
-    """An :class:`EventClassifier` of ``P(E | x_sigma)`` fitted to ``inputs`` labelled ``labels``
-    (balanced: every sample in ``E`` repeated to match the others), noise log-uniform over the
-    sampler's range."""
-    x, y, prior = balanced_event_data(inputs, labels)
+def _train_classifier(config, shape, inputs, labels, key) -> tuple[NestedEventClassifier, int]:
+    """A :class:`NestedEventClassifier` of ``P(E_k | x_sigma)`` fitted to ``inputs`` with nested
+    ``labels`` (``(n, K)``), on batches with the bands between the levels balanced, noise log-uniform
+    over the sampler's range, for about ``config.classifier_steps`` Adam steps; and the steps run."""
+    x, bands, priors = balanced_band_data(inputs, labels)
     k_net, k_fit = jax.random.split(key)
-    classifier = EventClassifier(shape, k_net, prior=prior, width=config.classifier_width)
-    batch = min(512, len(y))
-    steps = config.classifier_epochs * (len(y) // batch)
+    classifier = NestedEventClassifier(shape, k_net, priors=priors, width=config.classifier_width)
+    batch = min(512, len(bands))
+    per_epoch = len(bands) // batch
+    epochs = max(1, round(config.classifier_steps / per_epoch))
     noise = (config.sigma_min, config.sigma_max)
     trained = fit(
         classifier,
-        lambda m, b, k: event_classifier_loss(m, b[0], b[1], k, sigma_range=noise),
-        (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)),
+        lambda m, b, k: nested_event_classifier_loss(m, b[0], b[1], k, sigma_range=noise),
+        (jnp.asarray(x, jnp.float32), jnp.asarray(bands, jnp.float32)),
         key=k_fit,
-        epochs=config.classifier_epochs,
+        epochs=epochs,
         batch_size=batch,
-        optimizer=optax.adam(optax.cosine_decay_schedule(2e-3, steps, 0.05)),
+        optimizer=optax.adam(optax.cosine_decay_schedule(2e-3, epochs * per_epoch, 0.05)),
         progress=False,
     )
-    return trained.model
+    return trained.model, epochs * per_epoch
 
 
 def _histogram(label: str, values: np.ndarray, reference: np.ndarray):
