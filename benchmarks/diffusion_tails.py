@@ -1,7 +1,8 @@
 """How well a window denoiser's plain samples reproduce the rare tails of Lorenz-63 events.
 
     python benchmarks/diffusion_tails.py [--network mlp-conv] [--over window] [--n-train 40000]
-        [--epochs 200] [--seed 0] [--samples 16000] [--save model.eqx]
+        [--epochs 200] [--learning-rate 1e-3] [--batch-size 256] [--seed 0] [--samples 16000]
+        [--save model.eqx]
 
 Trains the denoiser of ``physbias run diffusion-events`` (same windows, keys, preconditioning,
 log-uniform noise on [1e-3, 20], Adam with cosine decay, batch 256) and draws ``--samples`` plain
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=40_000)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's peak step size")
+    parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
         "--over",
         choices=("window", "start"),
@@ -72,7 +75,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16_000)
     parser.add_argument("--save", default=None, help="write the trained denoiser here (equinox leaves)")
     args = parser.parse_args()
-    for name in ("n_train", "epochs", "width", "samples"):
+    if not args.learning_rate > 0:
+        parser.error("--learning-rate must be positive")
+    for name in ("n_train", "epochs", "width", "samples", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.over == "start" and args.network != "mlp":
@@ -97,7 +102,7 @@ def main() -> None:
         flow = FlowMap(system, shape[0], loc=loc, scale=scale)
         shape, standardised = (shape[1],), standardised[:, 0]
     denoiser = Denoiser(NETWORKS[args.network](shape, k_net, width=args.width, depth=3))
-    steps = args.epochs * (args.n_train // 256)
+    steps = args.epochs * (args.n_train // args.batch_size)
     start = time.perf_counter()
     trained = fit(
         denoiser,
@@ -105,8 +110,8 @@ def main() -> None:
         (standardised,),
         key=k_fit,
         epochs=args.epochs,
-        batch_size=256,
-        optimizer=optax.adam(optax.cosine_decay_schedule(1e-3, steps, 0.05)),
+        batch_size=args.batch_size,
+        optimizer=optax.adam(optax.cosine_decay_schedule(args.learning_rate, steps, 0.05)),
         progress=False,
     )
     train_seconds = time.perf_counter() - start
@@ -146,7 +151,7 @@ def main() -> None:
         rows,
         title=(
             f"diffusion_tails: {args.network} width {args.width} over {args.over}s, {args.n_train} windows, "
-            f"{args.epochs} epochs "
+            f"{args.epochs} epochs, batch {args.batch_size}, Adam {args.learning_rate:g} "
             f"({steps} steps, {train_seconds:.0f} s, loss {float(np.asarray(trained.losses)[-1]):.3f}); "
             f"{args.samples} samples in {sample_seconds:.0f} s; z spread {samples[..., 2].std():.3f} "
             f"(data {mc[:50_000, :, 2].std():.3f}); {environment()['device']}"
