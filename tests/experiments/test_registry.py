@@ -381,9 +381,11 @@ def test_diffusion_events_guides_samples_into_a_rare_event(diffuse, guidance):
     else:
         # A classifier learned from the simulator's starts guides a model trained for 60 steps only
         # loosely (the full-size numbers are in BENCHMARKS); what must hold is that the learned
-        # twist keeps twisted SMC on the model's own P(E), and that the flow's weights are usable.
-        assert np.isfinite(event["log_p_flow"]) and event["flow_effective_samples"] > 2
-        assert [r for r in rows if r["kind"] == "timing"][0]["classifier_seconds"] > 0
+        # twist keeps twisted SMC on the model's own P(E) (below). The flow's importance weights
+        # are off by default (flow_samples = 0) and tested on a Gaussian in tests/diffusion.
+        assert np.isnan(event["log_p_flow"])
+        timing = [r for r in rows if r["kind"] == "timing"][0]
+        assert timing["classifier_seconds"] > 0 and timing["classifier_steps"] > 700
     if diffuse == "window" or guidance == "classifier":
         # Twisted SMC estimates the model's own P(E), which the 200 plain samples count. Not so for
         # diffused starts with the Tweedie twist: C(FlowMap(s)) is rough in s and the linearised

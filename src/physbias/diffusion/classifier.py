@@ -42,7 +42,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .denoiser import _check_shape, _check_sizes, _trunk, _trunk_layers, _zero_linear
+from .denoiser import _check_shape, _check_sizes, _input_frequencies, _trunk, _trunk_layers, _zero_linear
 from .events import EventFn
 from .sampling import check_noise_range
 
@@ -56,12 +56,14 @@ class EventClassifier(eqx.Module):
         shape: the shape of one sample.
         key: initialisation key.
         prior: ``P(E)`` in the data, in ``(0, 1)``; the network starts at it (zero last layer).
-        width, depth, features: the trunk's sizes (as :class:`.WindowMLP`).
+        width, depth, features, fourier_inputs, fourier_scale: the trunk's sizes and the
+            sample's random Fourier features (as :class:`.WindowMLP`).
     """
 
     shape: tuple[int, ...] = eqx.field(static=True)
     log_prior_odds: float = eqx.field(static=True)
     frequencies: Array
+    input_frequencies: Array | None
     inp: eqx.nn.Linear
     hidden: list
     embed: list
@@ -76,6 +78,8 @@ class EventClassifier(eqx.Module):
         width: int = 256,
         depth: int = 3,
         features: int = 32,
+        fourier_inputs: int = 0,
+        fourier_scale: float = 2.0,
     ):
         _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
@@ -84,7 +88,8 @@ class EventClassifier(eqx.Module):
         self.log_prior_odds = math.log(prior) - math.log1p(-prior)
         keys = jax.random.split(key, 3 + 2 * depth)
         size = math.prod(shape)
-        trunk = _trunk_layers(keys, size, width, depth, features)
+        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
+        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
         self.frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, "scalar", key=keys[2]))
 
@@ -180,12 +185,14 @@ class NestedEventClassifier(eqx.Module):
         key: initialisation key.
         priors: ``(pi_0, ..., pi_K)``, each band's frequency in the data (positive, summing to 1);
             the network starts at them (zero last layer).
-        width, depth, features: the trunk's sizes (as :class:`.WindowMLP`).
+        width, depth, features, fourier_inputs, fourier_scale: the trunk's sizes and the
+            sample's random Fourier features (as :class:`.WindowMLP`).
     """
 
     shape: tuple[int, ...] = eqx.field(static=True)
     log_priors: tuple[float, ...] = eqx.field(static=True)
     frequencies: Array
+    input_frequencies: Array | None
     inp: eqx.nn.Linear
     hidden: list
     embed: list
@@ -200,6 +207,8 @@ class NestedEventClassifier(eqx.Module):
         width: int = 256,
         depth: int = 3,
         features: int = 32,
+        fourier_inputs: int = 0,
+        fourier_scale: float = 2.0,
     ):
         _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
@@ -211,7 +220,9 @@ class NestedEventClassifier(eqx.Module):
             )
         self.log_priors = tuple(float(v) for v in np.log(priors))
         keys = jax.random.split(key, 3 + 2 * depth)
-        trunk = _trunk_layers(keys, math.prod(shape), width, depth, features)
+        size = math.prod(shape)
+        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
+        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
         self.frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, len(priors) - 1, key=keys[2]))
 

@@ -27,14 +27,32 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 
 class WindowMLP(eqx.Module):
-    """A noise-conditioned residual MLP on a whole window ``(length, channels)``.
+    """A noise-conditioned residual MLP on a whole window ``(length, channels)``, or on any sample
+    of a few numbers (a window's first state).
 
     The noise level enters as random Fourier features of ``c_noise`` (Tancik et al. 2020), added to
     every hidden layer, so each layer knows how much noise it is removing.
+
+    With ``fourier_inputs = m > 0`` the sample itself also enters through ``m`` fixed random
+    Fourier features, ``[x, sin(B x), cos(B x)]`` with ``B = 2 pi fourier_scale N(0, 1)`` of shape
+    ``(m, size)`` (Tancik et al. 2020): an MLP of a few raw numbers learns fine detail slowly (its
+    spectral bias), and these features give it the scale ``1 / fourier_scale`` from the start. On
+    Lorenz-63 first states (3 numbers, standardised) 64 features at scale 2 bring the model's own
+    quiet-window probability at 1e-2 from -0.55 to -0.21 of Monte Carlo (in log) in the same 600
+    epochs, where 1200 epochs without them reach -0.45 (BENCHMARKS).
+
+    Args:
+        shape: the shape of one sample.
+        key: initialisation key.
+        width, depth: the hidden width and number of residual layers.
+        features: random Fourier features of the noise level (``2 x`` this many inputs).
+        fourier_inputs, fourier_scale: random Fourier features of the sample (0: none), and their
+            frequencies' spread in cycles per unit of the (preconditioned) input.
     """
 
     shape: tuple[int, ...] = eqx.field(static=True)
     frequencies: Array
+    input_frequencies: Array | None
     inp: eqx.nn.Linear
     hidden: list
     embed: list
@@ -48,12 +66,15 @@ class WindowMLP(eqx.Module):
         width: int = 256,
         depth: int = 3,
         features: int = 32,
+        fourier_inputs: int = 0,
+        fourier_scale: float = 2.0,
     ):
         _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
         size = math.prod(shape)
         keys = jax.random.split(key, 3 + 2 * depth)
-        trunk = _trunk_layers(keys, size, width, depth, features)
+        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
+        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
         self.frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, size, key=keys[2]))
 
@@ -169,12 +190,32 @@ def _trunk_layers(keys, size: int, width: int, depth: int, features: int):
     return frequencies, inp, hidden, embed
 
 
+def _input_frequencies(key, size: int, count: int, scale: float) -> Array | None:
+    """``B`` of the sample's random Fourier features (:class:`WindowMLP`), or None for ``count = 0``.
+    Drawn from its own key (``fold_in(key, 1)``), so that a network without them is unchanged."""
+    if not isinstance(count, int) or count < 0:
+        raise ValueError(f"`fourier_inputs` must be a whole number >= 0, got {count!r}")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"`fourier_scale` must be a positive number, got {scale!r}")
+    if not count:
+        return None
+    return 2.0 * math.pi * scale * jax.random.normal(jax.random.fold_in(key, 1), (count, size))
+
+
 def _trunk(net, x, c_noise) -> Float[Array, " width"]:
-    """The residual MLP shared by :class:`WindowMLP` and :class:`WindowMLPConv`: the whole window
-    and random Fourier features of ``c_noise`` in, the noise level added to every hidden layer."""
+    """The residual MLP shared by :class:`WindowMLP`, :class:`WindowMLPConv` and the classifiers:
+    the whole sample (and its random Fourier features, where the network has them) and random
+    Fourier features of ``c_noise`` in, the noise level added to every hidden layer."""
     phase = c_noise * net.frequencies
     emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
-    h = jax.nn.silu(net.inp(jnp.concatenate([x.reshape(-1), emb])))
+    x = x.reshape(-1)
+    # Only WindowMLP and the classifiers take the sample's Fourier features.
+    frequencies = getattr(net, "input_frequencies", None)
+    if frequencies is not None:
+        # Fixed features (Tancik et al.): the layers learn on top of them.
+        sample_phase = jax.lax.stop_gradient(frequencies) @ x
+        x = jnp.concatenate([x, jnp.sin(sample_phase), jnp.cos(sample_phase)])
+    h = jax.nn.silu(net.inp(jnp.concatenate([x, emb])))
     for layer, e in zip(net.hidden, net.embed, strict=True):
         h = h + jax.nn.silu(layer(h) + e(emb))
     return h
