@@ -42,7 +42,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .denoiser import _check_shape, _check_sizes, _input_frequencies, _trunk, _trunk_layers, _zero_linear
+from .denoiser import _check_shape, _sample_trunk, _trunk, _zero_linear
 from .events import EventFn
 from .sampling import check_noise_range
 
@@ -81,16 +81,12 @@ class EventClassifier(eqx.Module):
         fourier_inputs: int = 0,
         fourier_scale: float = 2.0,
     ):
-        _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
         if not (isinstance(prior, (int, float)) and 0.0 < prior < 1.0):
             raise ValueError(f"`prior` must be a probability strictly between 0 and 1, got {prior!r}")
         self.log_prior_odds = math.log(prior) - math.log1p(-prior)
-        keys = jax.random.split(key, 3 + 2 * depth)
-        size = math.prod(shape)
-        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
-        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
-        self.frequencies, self.inp, self.hidden, self.embed = trunk
+        trunk = _sample_trunk(key, shape, width, depth, features, fourier_inputs, fourier_scale)
+        keys, self.frequencies, self.input_frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, "scalar", key=keys[2]))
 
     def balanced_logit(self, x: Float[Array, " *shape"], sigma) -> Float[Array, ""]:
@@ -210,7 +206,6 @@ class NestedEventClassifier(eqx.Module):
         fourier_inputs: int = 0,
         fourier_scale: float = 2.0,
     ):
-        _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
         priors = np.asarray(priors, float)
         if priors.ndim != 1 or len(priors) < 2 or not np.all(priors > 0) or abs(priors.sum() - 1) > 1e-6:
@@ -219,11 +214,8 @@ class NestedEventClassifier(eqx.Module):
                 f"{priors.tolist()}"
             )
         self.log_priors = tuple(float(v) for v in np.log(priors))
-        keys = jax.random.split(key, 3 + 2 * depth)
-        size = math.prod(shape)
-        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
-        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
-        self.frequencies, self.inp, self.hidden, self.embed = trunk
+        trunk = _sample_trunk(key, shape, width, depth, features, fourier_inputs, fourier_scale)
+        keys, self.frequencies, self.input_frequencies, self.inp, self.hidden, self.embed = trunk
         self.out = _zero_linear(eqx.nn.Linear(width, len(priors) - 1, key=keys[2]))
 
     @property

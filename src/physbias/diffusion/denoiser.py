@@ -69,14 +69,10 @@ class WindowMLP(eqx.Module):
         fourier_inputs: int = 0,
         fourier_scale: float = 2.0,
     ):
-        _check_sizes(width=width, depth=depth, features=features)
         self.shape = _check_shape(shape)
-        size = math.prod(shape)
-        keys = jax.random.split(key, 3 + 2 * depth)
-        self.input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
-        trunk = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
-        self.frequencies, self.inp, self.hidden, self.embed = trunk
-        self.out = _zero_linear(eqx.nn.Linear(width, size, key=keys[2]))
+        trunk = _sample_trunk(key, shape, width, depth, features, fourier_inputs, fourier_scale)
+        keys, self.frequencies, self.input_frequencies, self.inp, self.hidden, self.embed = trunk
+        self.out = _zero_linear(eqx.nn.Linear(width, math.prod(shape), key=keys[2]))
 
     def __call__(self, x: Float[Array, " *shape"], c_noise: Float[Array, ""]) -> Float[Array, " *shape"]:
         return self.out(_trunk(self, x, c_noise)).reshape(self.shape)
@@ -181,13 +177,25 @@ def _check_shape(shape) -> tuple[int, ...]:
 
 
 def _trunk_layers(keys, size: int, width: int, depth: int, features: int):
-    """``(frequencies, inp, hidden, embed)`` of :func:`_trunk` for samples of ``size`` numbers, from
+    """``(frequencies, inp, hidden, embed)`` of :func:`_trunk` for inputs of ``size`` numbers, from
     ``keys[0]``, ``keys[1]`` and ``keys[3 : 3 + 2 depth]`` (``keys[2]`` is left for the head)."""
     frequencies = 2.0 * jax.random.normal(keys[0], (features,))
     inp = eqx.nn.Linear(size + 2 * features, width, key=keys[1])
     hidden = [eqx.nn.Linear(width, width, key=k) for k in keys[3 : 3 + depth]]
     embed = [eqx.nn.Linear(2 * features, width, key=k) for k in keys[3 + depth : 3 + 2 * depth]]
     return frequencies, inp, hidden, embed
+
+
+def _sample_trunk(key, shape, width: int, depth: int, features: int, fourier_inputs: int, fourier_scale):
+    """``(keys, frequencies, input_frequencies, inp, hidden, embed)``: the checked sizes and the layers
+    of :func:`_trunk` for samples of ``shape`` with ``fourier_inputs`` random Fourier features, as
+    :class:`WindowMLP` and the classifiers build them (``keys[2]`` is left for their head)."""
+    _check_sizes(width=width, depth=depth, features=features)
+    size = math.prod(_check_shape(shape))
+    keys = jax.random.split(key, 3 + 2 * depth)
+    input_frequencies = _input_frequencies(key, size, fourier_inputs, fourier_scale)
+    layers = _trunk_layers(keys, size + 2 * fourier_inputs, width, depth, features)
+    return keys, layers[0], input_frequencies, *layers[1:]
 
 
 def _input_frequencies(key, size: int, count: int, scale: float) -> Array | None:
