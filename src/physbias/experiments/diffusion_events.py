@@ -125,7 +125,7 @@ START_BOUND = 8.0  # standard deviations: the bound on a diffused start fed to t
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionEventsConfig(ExperimentConfig):
-    """Lorenz-63, 40 000 windows of 30 steps, events of probability 1e-1 ... 1e-3 (about 12-13 min)."""
+    """Lorenz-63, 40 000 windows of 30 steps, events of probability 1e-1 ... 1e-3 (about 12 min)."""
 
     QUICK = {
         "n_train": 1000,
