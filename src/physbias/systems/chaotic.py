@@ -153,8 +153,8 @@ class FlowMap(eqx.Module):
     the units a denoiser sees. Shapes: ``(state_size,) -> (length, state_size)``.
 
     A model that ends on ``FlowMap(start)`` can only put out trajectories of the system: the hard
-    form of "the data obey this ODE" (``physbias run diffusion-events --set diffuse=start``
-    diffuses starts and decodes windows with it).
+    form of "the data obey this ODE" (``physbias run diffusion-events``, by default, diffuses
+    starts and decodes windows with it).
     """
 
     system: eqx.Module
