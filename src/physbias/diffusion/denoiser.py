@@ -106,6 +106,7 @@ class WindowMLPConv(eqx.Module):
     shape: tuple[int, int] = eqx.field(static=True)
     features: int = eqx.field(static=True)
     frequencies: Array
+    input_frequencies: None  # the trunk's Fourier features of the sample: none for whole windows
     inp: eqx.nn.Linear
     hidden: list
     embed: list
@@ -140,6 +141,7 @@ class WindowMLPConv(eqx.Module):
         length, channels = shape
         keys = jax.random.split(key, 5 + 2 * depth + conv_layers)
         self.frequencies = 2.0 * jax.random.normal(keys[0], (fourier_features,))
+        self.input_frequencies = None
         self.inp = eqx.nn.Linear(length * channels + 2 * fourier_features, width, key=keys[1])
         self.hidden = [eqx.nn.Linear(width, width, key=k) for k in keys[5 : 5 + depth]]
         self.embed = [
@@ -217,11 +219,9 @@ def _trunk(net, x, c_noise) -> Float[Array, " width"]:
     phase = c_noise * net.frequencies
     emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
     x = x.reshape(-1)
-    # Only WindowMLP and the classifiers take the sample's Fourier features.
-    frequencies = getattr(net, "input_frequencies", None)
-    if frequencies is not None:
+    if net.input_frequencies is not None:
         # Fixed features (Tancik et al.): the layers learn on top of them.
-        sample_phase = jax.lax.stop_gradient(frequencies) @ x
+        sample_phase = jax.lax.stop_gradient(net.input_frequencies) @ x
         x = jnp.concatenate([x, jnp.sin(sample_phase), jnp.cos(sample_phase)])
     h = jax.nn.silu(net.inp(jnp.concatenate([x, emb])))
     for layer, e in zip(net.hidden, net.embed, strict=True):

@@ -714,8 +714,9 @@ def _histogram(label: str, values: np.ndarray, reference: np.ndarray):
 
 EXPERIMENT = Experiment(
     "diffusion-events",
-    "Event sampling with a diffusion model of Lorenz-63 windows: fraction of conditional samples in "
-    "the event and log P(E) from likelihoods vs Monte Carlo, for events of probability 1e-1 ... 1e-3.",
+    "Event sampling with a diffusion model of Lorenz-63 windows (diffused first states, windows by the "
+    "ODE's flow map, guided by a learned classifier): fraction of conditional samples in the event and "
+    "log P(E) by twisted SMC and likelihoods vs Monte Carlo, for events of probability 1e-1 ... 1e-3.",
     DiffusionEventsConfig,
     run,
 )
