@@ -346,3 +346,34 @@ def test_training_compiles_once_however_many_chunks():
         np.testing.assert_allclose(result.losses, reference.losses, rtol=1e-6)
     # One compiled chunk, called 1, 2 (3 asks for 40/3: it takes 20, a divisor), 4 or 8 times.
     assert counts == {1: 1, 3: 1, 4: 1, 8: 1}, counts
+
+
+def test_fit_times_each_chunk_and_the_compiled_epoch():
+    x = jnp.linspace(-1.0, 1.0, 64)[:, None]
+    result = fit(
+        eqx.nn.Linear(1, 1, key=jax.random.key(0)),
+        supervised_loss(),
+        Dataset(x, 3.0 * x),
+        key=jax.random.key(1),
+        epochs=40,
+        batch_size=16,
+        chunks=4,
+        progress=False,
+    )
+    assert result.chunk_epochs == (10, 10, 10, 10)
+    assert len(result.chunk_seconds) == 4 and all(t > 0 for t in result.chunk_seconds)
+    assert sum(result.chunk_seconds) <= result.seconds
+    # The first chunk pays the compilation; the per-epoch time is the later chunks' median.
+    later = sorted(t / 10 for t in result.chunk_seconds[1:])
+    assert result.seconds_per_epoch == later[1]
+    assert result.chunk_seconds[0] > result.seconds_per_epoch * 10
+    one = fit(
+        eqx.nn.Linear(1, 1, key=jax.random.key(0)),
+        supervised_loss(),
+        Dataset(x, 3.0 * x),
+        key=jax.random.key(1),
+        epochs=5,
+        chunks=1,
+        progress=False,
+    )
+    assert one.chunk_epochs == (5,) and np.isnan(one.seconds_per_epoch)

@@ -51,6 +51,9 @@ class FitResult:
         state: the final training state when :func:`fit` was given one (e.g. a persistent
             sampler's replay buffer), else None.
         last_model: with ``ema_decay``, the last iterate (``model`` is then the average); else None.
+        chunk_seconds: wall-clock time of each compiled chunk, in order; the first includes the
+            compilation (and, with the persistent cache, its lookup).
+        chunk_epochs: epochs run by each chunk.
     """
 
     model: Any
@@ -61,6 +64,15 @@ class FitResult:
     message: str
     state: Any = None
     last_model: Any = None
+    chunk_seconds: tuple[float, ...] = ()
+    chunk_epochs: tuple[int, ...] = ()
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Wall-clock seconds per epoch of the compiled loop, compilation left out: the median
+        over the chunks after the first (NaN with fewer than two chunks)."""
+        later = [t / e for t, e in zip(self.chunk_seconds[1:], self.chunk_epochs[1:], strict=True) if e > 0]
+        return float(np.median(later)) if later else float("nan")
 
     @property
     def final_loss(self) -> float:
@@ -270,14 +282,19 @@ def fit(
     zero = jnp.array(0, jnp.int32)
     carry = (params, opt_state, jnp.array(True), nan, inf, params, zero, state, average, zero)
     history: list[np.ndarray] = []
+    chunk_seconds: list[float] = []
+    chunk_epochs: list[int] = []
     done = 0
     diverged = False
     start = time.perf_counter()
     with progress_bar(epochs, description, enabled=progress) as advance:
         while done < epochs:
             size = min(per_chunk, epochs - done)
+            chunk_start = time.perf_counter()
             carry, (losses, good) = run_chunk(carry, epoch_keys[done : done + size], batch)
-            losses = np.asarray(losses).reshape(-1)
+            losses = np.asarray(losses).reshape(-1)  # waits for the chunk
+            chunk_seconds.append(time.perf_counter() - chunk_start)
+            chunk_epochs.append(size)
             if not bool(carry[2]):
                 bad = int(np.argmin(np.asarray(good).reshape(-1)))
                 history.append(losses[: bad + 1])
@@ -315,7 +332,18 @@ def fit(
         # The average holds only good steps, so it is the result after a divergence too.
         last, trained = trained, eqx.combine(carry[8], static)
         message += f"; returning the moving average of the parameters (decay {ema_decay:g})"
-    return FitResult(trained, losses, epochs_done, seconds, diverged, message, carry[7], last)
+    return FitResult(
+        trained,
+        losses,
+        epochs_done,
+        seconds,
+        diverged,
+        message,
+        carry[7],
+        last,
+        tuple(chunk_seconds),
+        tuple(chunk_epochs),
+    )
 
 
 def fit_lbfgs(

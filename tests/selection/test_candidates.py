@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
+from physbias.nn import softplus
 from physbias.selection import (
     Layout,
     build_regression_model,
@@ -111,7 +112,7 @@ def test_noether_candidate_builds_a_symmetrised_hamiltonian_network():
     assert c.base == "noether" and c.strength == "hard"
     field = build_dynamics_model(c, 2, width=8, depth=1, key=jax.random.key(0))
     assert isinstance(field, SymmetrizedHamiltonianNN) and field.flow_times.shape == (NOETHER_SAMPLES, 1)
-    assert field.net.activation is jax.nn.softplus  # as hnn: the evidence compares like with like
+    assert field.net.activation is softplus  # as hnn: the evidence compares like with like
     assert "noether" not in propose_dynamics(2, "any")  # by name only (a minute a seed)
     with pytest.raises(ValueError, match="even state size"):
         build_dynamics_model(c, 3, width=8, depth=1, key=jax.random.key(0))

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._activations import softplus
+
 
 def symplectic_form(state_size: int, dtype=jnp.float32) -> Float[Array, "d d"]:
     """``J = [[0, I_n], [-I_n, 0]]`` for states ``x = (q, p)`` of size ``2 n``.
@@ -255,7 +257,7 @@ class NeuralConservedQuantities(AbstractConservedQuantities):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
         scale: float = 1.0,
         ode_steps: int = 16,
     ):

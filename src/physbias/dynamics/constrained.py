@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._activations import softplus
 from ..systems.constraints import (
     DistanceConstraints,
     constrained_hamiltonian_field,
@@ -42,7 +42,7 @@ class _ConstrainedCartesian(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
         potential=None,
         masses=None,
     ):

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._activations import softplus
 from .._linalg import spd_solve
 from ..systems.mechanics import euler_lagrange_acceleration, split_state
 
@@ -61,7 +62,7 @@ class NeuralODE(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
     ):
         if state_size < 1:
             raise ValueError(f"NeuralODE: `state_size` must be positive, got {state_size}")
@@ -93,7 +94,7 @@ class SecondOrderNODE(AbstractDynamics):
         *,
         key: PRNGKeyArray,
         damping: bool = False,
-        activation=jax.nn.softplus,
+        activation=softplus,
     ):
         _check_even(state_size, "SecondOrderNODE")
         self.state_size = state_size
@@ -129,7 +130,7 @@ class HamiltonianNN(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
         hamiltonian=None,
     ):
         _check_even(state_size, "HamiltonianNN")
@@ -168,7 +169,7 @@ class LagrangianNN(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
         regularization: float = 0.0,
         lagrangian=None,
     ):
@@ -215,7 +216,7 @@ class DeepLagrangianNN(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=jax.nn.softplus,
+        activation=softplus,
         eps: float = 1e-3,
     ):
         _check_even(state_size, "DeepLagrangianNN")

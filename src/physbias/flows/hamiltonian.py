@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from .._activations import softplus
 from ..dynamics import separable_leapfrog
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -64,7 +65,7 @@ class SeparableHamiltonian(eqx.Module):
     potential: eqx.nn.MLP
     kinetic: eqx.nn.MLP
 
-    def __init__(self, dim: int, width: int, depth: int, *, key: PRNGKeyArray, activation=jax.nn.softplus):
+    def __init__(self, dim: int, width: int, depth: int, *, key: PRNGKeyArray, activation=softplus):
         k_v, k_k = jax.random.split(key)
         make = lambda k: _zero_last_layer(
             eqx.nn.MLP(dim, "scalar", width, depth, activation=activation, key=k)

@@ -1,6 +1,7 @@
 """Layers and architectures: valid-by-construction outputs, the equivariant MLP and residual
 pathway priors, group convolutions for images, sets and graphs."""
 
+from .._activations import softplus
 from .emlp import (
     EMLP,
     EMLPBlock,
@@ -58,5 +59,6 @@ __all__ = [
     "gram_schmidt_rotation",
     "hat",
     "so3_exp",
+    "softplus",
     "transform_image",
 ]

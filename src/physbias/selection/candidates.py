@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
+from .._activations import softplus
 from ..bias import (
     Canonicalized,
     LearnedInvariance,
@@ -268,7 +269,7 @@ def build_dynamics_model(candidate: Candidate, state_size: int, *, width: int, d
         k_sym, k_net = jax.random.split(key)
         conserved = QuadraticConservedQuantities(state_size, 1, key=k_sym, init_std=0.01)
         return SymmetrizedHamiltonianNN(
-            conserved, width, depth, NOETHER_SAMPLES, key=k_net, activation=jax.nn.softplus
+            conserved, width, depth, NOETHER_SAMPLES, key=k_net, activation=softplus
         )
     return build_model(
         {"model": candidate.base, "state_size": state_size, "width": width, "depth": depth}, key
