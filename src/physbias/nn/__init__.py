@@ -2,6 +2,7 @@
 pathway priors, group convolutions for images, sets and graphs."""
 
 from .._activations import softplus
+from .._mlp import mlp_curvature, supports_mlp_curvature
 from .emlp import (
     EMLP,
     EMLPBlock,
@@ -60,5 +61,7 @@ __all__ = [
     "hat",
     "so3_exp",
     "softplus",
+    "mlp_curvature",
+    "supports_mlp_curvature",
     "transform_image",
 ]

@@ -36,6 +36,7 @@ from .mechanics import (
     NBody2D,
     Pendulum,
     euler_lagrange_acceleration,
+    euler_lagrange_solve,
     sample_initial_states,
     simulate,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "NBody2D",
     "Pendulum",
     "euler_lagrange_acceleration",
+    "euler_lagrange_solve",
     "sample_initial_states",
     "simulate",
     "HeronForm",

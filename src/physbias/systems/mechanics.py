@@ -63,10 +63,20 @@ def euler_lagrange_acceleration(
     Hessian may be singular). A singular Hessian without it gives non-finite accelerations.
     """
     hess, rhs = euler_lagrange_terms(lagrangian, q, qdot)
+    return euler_lagrange_solve(hess, rhs, force, regularization)
+
+
+def euler_lagrange_solve(
+    hess: Float[Array, "n n"],
+    rhs: Float[Array, " n"],
+    force: Float[Array, " n"] | None = None,
+    regularization: float = 0.0,
+) -> Float[Array, " n"]:
+    """``qddot = (M + eps I)^{-1} (f + force)`` from the terms of :func:`euler_lagrange_terms`."""
     if force is not None:
         rhs = rhs + force
     if regularization:
-        hess = hess + regularization * jnp.eye(q.shape[0], dtype=hess.dtype)
+        hess = hess + regularization * jnp.eye(hess.shape[0], dtype=hess.dtype)
     return jnp.linalg.solve(hess, rhs)
 
 
