@@ -201,3 +201,19 @@ def test_random_constrained_models_equal_the_dense_formulas_on_and_off_the_manif
             np.testing.assert_allclose(
                 clnn(z), _dense_lagrangian_field(clnn.lagrangian, constraints, z), atol=1e-10
             )
+
+
+def test_distance_constraint_jacobians_in_closed_form_equal_autodiff():
+    # Edges and two anchors in 3D: DPhi and d/dq (DPhi v) against forward-mode autodiff.
+    c = DistanceConstraints(
+        3, ((0, 1, 1.0), (2, 1, 0.5)), ((0, (0.1, 0.2, 0.3), 1.2), (2, (1.0, 0.0, -1.0), 0.7)), 3
+    )
+    with jax.enable_x64(True):
+        q = jax.random.normal(jax.random.key(0), (9,), jnp.float64)
+        v = jax.random.normal(jax.random.key(1), (9,), jnp.float64)
+        np.testing.assert_allclose(c.jacobian(q), jax.jacfwd(c)(q), rtol=1e-14)
+        second = jax.jacfwd(lambda q: jax.jvp(c, (q,), (v,))[1])(q)
+        np.testing.assert_allclose(c.jacobian_along(c.relative(v)), second, rtol=1e-14)
+        np.testing.assert_allclose(
+            jnp.sum(c.differences(q) ** 2, axis=-1) - c(q), [1.0, 0.25, 1.44, 0.49], rtol=1e-14
+        )

@@ -90,7 +90,8 @@ class ConstrainedHamiltonianNN(_ConstrainedCartesian):
         return p / self._coordinate_masses(p.dtype)
 
     def __call__(self, z):
-        return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z, self.velocity)
+        inverse_mass = 1.0 / self._coordinate_masses(z.dtype)  # dH/dp = M^-1 p: DPsi in closed form
+        return constrained_hamiltonian_field(self.hamiltonian, self.constraints, z, inverse_mass=inverse_mass)
 
 
 class ConstrainedLagrangianNN(_ConstrainedCartesian):
