@@ -1,11 +1,13 @@
-"""The library's softplus against float64 references: value, first and second derivatives."""
+"""The library's two softplus forms against float64 references: value and derivatives."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from physbias.nn import softplus
+from physbias.nn import softplus, softplus_one_exp
+
+FORMS = pytest.mark.parametrize("softplus", [softplus, softplus_one_exp], ids=["logistic", "one_exp"])
 
 
 def _reference(x):
@@ -16,7 +18,8 @@ def _reference(x):
     return value, s, s * (1 - s)
 
 
-def test_softplus_matches_float64_over_its_whole_range():
+@FORMS
+def test_softplus_matches_float64_over_its_whole_range(softplus):
     # -40..40 covers exp(-|x|) from 1 down to 4e-18: the log1p trick's small-argument branch
     # (u == 1), its rounding-undoing branch, and both signs of x.
     x = jnp.linspace(-40.0, 40.0, 100_001, dtype=jnp.float32)
@@ -31,9 +34,15 @@ def test_softplus_matches_float64_over_its_whole_range():
     assert np.max(np.abs(d2[mid] - second[mid]) / second[mid]) < 1e-4
     assert np.max(np.abs(d2 - second)) < 2e-7  # measured 9e-8; jax.nn.softplus's: 5e-7
     assert float(jax.grad(jax.grad(softplus))(0.0)) == pytest.approx(0.25, rel=1e-6)
+    # Third derivative s (1 - s) (1 - 2 s), at a few points including 0.
+    for point in (-2.0, 0.0, 0.5, 3.0):
+        s = 1 / (1 + np.exp(-point))
+        third = float(jax.grad(jax.grad(jax.grad(softplus)))(point))
+        assert third == pytest.approx(s * (1 - s) * (1 - 2 * s), rel=1e-4, abs=1e-7)
 
 
-def test_softplus_agrees_with_jax_and_in_float64():
+@FORMS
+def test_softplus_agrees_with_jax_and_in_float64(softplus):
     x = jax.random.normal(jax.random.key(0), (512,)) * 10
     np.testing.assert_allclose(softplus(x), jax.nn.softplus(x), rtol=3e-7, atol=1e-30)
     with jax.enable_x64(True):
@@ -45,7 +54,8 @@ def test_softplus_agrees_with_jax_and_in_float64():
         np.testing.assert_allclose(jax.vmap(jax.grad(softplus))(x64), first, rtol=1e-14)
 
 
-def test_softplus_edge_values_and_forward_mode():
+@FORMS
+def test_softplus_edge_values_and_forward_mode(softplus):
     x = jnp.array([-jnp.inf, -1e30, 0.0, 1e30, jnp.inf, jnp.nan])
     got = np.asarray(softplus(x))
     np.testing.assert_array_equal(got[:5], np.array([0.0, 0.0, np.log(2.0), 1e30, np.inf], np.float32))

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._activations import softplus
+from .._activations import softplus, softplus_one_exp
 from .._linalg import spd_solve
 from .._mlp import mlp_curvature, supports_mlp_curvature
 from ..systems.mechanics import euler_lagrange_acceleration, euler_lagrange_solve, split_state
@@ -85,7 +85,7 @@ class NeuralODE(AbstractDynamics):
         depth: int = 2,
         *,
         key: PRNGKeyArray,
-        activation=softplus,
+        activation=softplus_one_exp,
     ):
         if state_size < 1:
             raise ValueError(f"NeuralODE: `state_size` must be positive, got {state_size}")
@@ -117,7 +117,7 @@ class SecondOrderNODE(AbstractDynamics):
         *,
         key: PRNGKeyArray,
         damping: bool = False,
-        activation=softplus,
+        activation=softplus_one_exp,
     ):
         _check_even(state_size, "SecondOrderNODE")
         self.state_size = state_size

@@ -1,7 +1,7 @@
 """Layers and architectures: valid-by-construction outputs, the equivariant MLP and residual
 pathway priors, group convolutions for images, sets and graphs."""
 
-from .._activations import softplus
+from .._activations import softplus, softplus_one_exp
 from .._mlp import mlp_curvature, supports_mlp_curvature
 from .emlp import (
     EMLP,
@@ -61,6 +61,7 @@ __all__ = [
     "hat",
     "so3_exp",
     "softplus",
+    "softplus_one_exp",
     "mlp_curvature",
     "supports_mlp_curvature",
     "transform_image",
