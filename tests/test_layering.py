@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own component and any lower layer):
 
-    0  _io, _version, _progress, _ode, _linalg, _compile_cache   ground-floor helpers
+    0  _io, _version, _progress, _ode, _linalg, _activations, _mlp, _compile_cache   ground-floor helpers
     1  data, groups                            plain arrays, groups as data
     2  systems                                 simulated systems and tasks
     3  bias, nn, dynamics, evidence, pde, ...  models and mechanisms (siblings, but acyclic)
@@ -31,6 +31,8 @@ LAYERS = {
     "_compile_cache": 0,
     "_ode": 0,
     "_linalg": 0,
+    "_activations": 0,
+    "_mlp": 0,
     "data": 1,
     "groups": 1,
     "systems": 2,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_bytes, atomic_write_text
+from ._progress import progress_bar  # noqa: F401  (public: experiments draw their bars with it)
 
 
 @dataclasses.dataclass

@@ -20,8 +20,17 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._progress import progress_bar
-from ..report import Figure, Panel, Result, Series, check_output_folder, print_table, series, write_results
+from ..report import (
+    Figure,
+    Panel,
+    Result,
+    Series,
+    check_output_folder,
+    print_table,
+    progress_bar,
+    series,
+    write_results,
+)
 from ..train import FitResult, LossFn, fit
 from ._config import PRESETS, apply_overrides
 from ._registry import Experiment, get_experiment
@@ -100,8 +109,7 @@ def compare(
     ODE fits 1.6x faster together than one after the other). Every result is the same as with one
     worker: each fit has its own key and data, and XLA's CPU results do not depend on the
     scheduling. Rows keep the order of ``variants``. Each ``train_seconds`` is then that fit's own
-    wall time while sharing the machine. Per-fit progress bars are replaced by one bar over the
-    variants.
+    wall time while sharing the machine. One progress bar counts the variants done.
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"`workers` must be a positive integer, got {workers!r}")
@@ -137,6 +145,8 @@ def compare(
             rows.append(row)
             fits[v.name] = result
         return Comparison(rows, fits)
+    # Rich draws one live display at a time: the fits in threads run without their own bars, and
+    # one bar counts the variants done.
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         jobs = [(v, pool.submit(run_one, v, False)) for v in map(check_name, variants)]
         with progress_bar(len(jobs), f"{description}variants", enabled=progress) as advance:
