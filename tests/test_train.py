@@ -350,16 +350,22 @@ def test_training_compiles_once_however_many_chunks():
 
 def test_fit_times_each_chunk_and_the_compiled_epoch():
     x = jnp.linspace(-1.0, 1.0, 64)[:, None]
-    result = fit(
-        eqx.nn.Linear(1, 1, key=jax.random.key(0)),
-        supervised_loss(),
-        Dataset(x, 3.0 * x),
-        key=jax.random.key(1),
-        epochs=40,
-        batch_size=16,
-        chunks=4,
-        progress=False,
-    )
+
+    def train(epochs, chunks, batch_size=None):
+        model = eqx.nn.Linear(1, 1, key=jax.random.key(0))
+        data = Dataset(x, 3.0 * x)
+        return fit(
+            model,
+            supervised_loss(),
+            data,
+            key=jax.random.key(1),
+            epochs=epochs,
+            batch_size=batch_size,
+            chunks=chunks,
+            progress=False,
+        )
+
+    result = train(40, 4, batch_size=16)
     assert result.chunk_epochs == (10, 10, 10, 10)
     assert len(result.chunk_seconds) == 4 and all(t > 0 for t in result.chunk_seconds)
     assert sum(result.chunk_seconds) <= result.seconds
@@ -367,13 +373,5 @@ def test_fit_times_each_chunk_and_the_compiled_epoch():
     later = sorted(t / 10 for t in result.chunk_seconds[1:])
     assert result.seconds_per_epoch == later[1]
     assert result.chunk_seconds[0] > result.seconds_per_epoch * 10
-    one = fit(
-        eqx.nn.Linear(1, 1, key=jax.random.key(0)),
-        supervised_loss(),
-        Dataset(x, 3.0 * x),
-        key=jax.random.key(1),
-        epochs=5,
-        chunks=1,
-        progress=False,
-    )
+    one = train(5, 1)
     assert one.chunk_epochs == (5,) and np.isnan(one.seconds_per_epoch)
