@@ -30,6 +30,11 @@ def _log1p_small(e: Array) -> Array:
     return jnp.where(tiny, e, jnp.log(u) * (e / jnp.where(tiny, 1, d)))
 
 
+def _softplus_given(x: Array, e: Array) -> Array:
+    """``softplus(x) = max(x, 0) + log1p(e)`` given ``e = exp(-|x|)``."""
+    return jnp.maximum(x, 0) + _log1p_small(e)
+
+
 @jax.custom_jvp
 def softplus(x: ArrayLike) -> Array:
     """``softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, elementwise.
@@ -46,7 +51,7 @@ def softplus(x: ArrayLike) -> Array:
     network trained by a single reverse pass (the Neural ODEs' default).
     """
     x = jnp.asarray(x)
-    return jnp.maximum(x, 0) + _log1p_small(jnp.exp(-jnp.abs(x)))
+    return _softplus_given(x, jnp.exp(-jnp.abs(x)))
 
 
 @softplus.defjvp
@@ -74,7 +79,7 @@ def softplus_one_exp(x: ArrayLike) -> Array:
     pass of this form was 7-13% slower, measured; BENCHMARKS.md, issue #16).
     """
     x = jnp.asarray(x)
-    return jnp.maximum(x, 0) + _log1p_small(_exp_minus_abs(x))
+    return _softplus_given(x, _exp_minus_abs(x))
 
 
 @softplus_one_exp.defjvp
@@ -82,4 +87,4 @@ def _softplus_one_exp_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     e = _exp_minus_abs(x)
     slope = jnp.where(x >= 0, 1, e) / (1 + e)
-    return jnp.maximum(x, 0) + _log1p_small(e), slope * dx
+    return _softplus_given(x, e), slope * dx

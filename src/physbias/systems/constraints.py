@@ -165,6 +165,8 @@ def constrained_hamiltonian_field(
         if velocity is not None:
             raise ValueError("give `velocity` or `inverse_mass`, not both")
         inverse_mass = inverse_mass.astype(z.dtype)
+        if isinstance(constraints, DistanceConstraints):
+            return _separable_distance_field(constraints, inverse_mass, z, j_grad)
 
         def velocity(q, p):
             return inverse_mass * p
@@ -178,8 +180,6 @@ def constrained_hamiltonian_field(
         q, p = z[:n], z[n:]
         return jnp.concatenate([constraints(q), jax.jvp(constraints, (q,), (velocity(q, p),))[1]])
 
-    if inverse_mass is not None and isinstance(constraints, DistanceConstraints):
-        return _separable_distance_field(constraints, inverse_mass, z, j_grad)
     # Reverse mode: 2k < 2n rows (and, measured, far faster than forward mode here).
     dpsi = jax.jacrev(psi)(z)  # (2k, 2n)
     j_dpsi_t = _apply_j(dpsi.T)  # (2n, 2k)
